@@ -1,0 +1,145 @@
+"""The `zoo` command line. `zoo list`, `zoo show` and `--help` never import TensorFlow; the other
+commands live in their packages' `cli` modules, which import their heavy parts when run."""
+
+import argparse
+import importlib
+import json
+import sys
+
+from zoo.errors import ZooError
+
+# command -> module with `add_arguments(parser)` and `main(args) -> int`; `help` for the listing.
+COMMANDS = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one `error:` line and exit code 2."""
+
+    def error(self, message):
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _add_list(subparsers):
+    parser = subparsers.add_parser("list", help="list the catalog's models")
+    parser.add_argument("pattern", nargs="?", default="*", help="wildcard pattern, e.g. 'res*'")
+    parser.add_argument("--task", help="only models supporting this task")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=_list)
+
+
+def _list(args):
+    import zoo
+
+    names = zoo.list_models(args.pattern, task=args.task)
+    rows = []
+    for name in names:
+        spec = zoo.get_spec(name)
+        rows.append({"name": name, "tasks": list(spec.tasks), "input": spec.input_kind,
+                     "summary": spec.summary})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max([len(r["name"]) for r in rows] + [4])
+    for row in rows:
+        print(f"{row['name']:<{width}}  {row['input']:<8}  {','.join(row['tasks']):<28}  {row['summary']}")
+    return 0
+
+
+def describe_model(name):
+    """Everything `zoo show` prints about a model, as a dict (no TensorFlow import)."""
+    import zoo
+    from zoo import training
+    from zoo._space import describe_space
+
+    spec = zoo.get_spec(name)
+    return {
+        "name": name,
+        "summary": spec.summary,
+        "tasks": list(spec.tasks),
+        "input": {"kind": spec.input_kind, "ranks": list(spec.input_ranks),
+                  "example_shape": list(spec.example_input_shape)},
+        "parameters": [
+            {"name": param, "default": _jsonable(spec.defaults[param]),
+             "constraint": spec.constraints[param].description}
+            for param in spec.constraints
+        ],
+        "training_options": [
+            {"name": option, "default": _jsonable(training.DEFAULTS[option]),
+             "constraint": training.CONSTRAINTS[option].description}
+            for option in training.CONSTRAINTS
+        ],
+        "search_space": [{k: _jsonable(v) for k, v in entry.items()} for entry in describe_space(spec)],
+    }
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _add_show(subparsers):
+    parser = subparsers.add_parser("show", help="show a model's parameters and search space")
+    parser.add_argument("name")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=_show)
+
+
+def _show(args):
+    info = describe_model(args.name)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['name']}: {info['summary']}")
+    print(f"tasks: {', '.join(info['tasks'])}")
+    example = tuple(info["input"]["example_shape"])
+    print(f"input: {info['input']['kind']}, rank {' or '.join(map(str, info['input']['ranks']))}, e.g. {example}")
+    print("\nparameters:")
+    for param in info["parameters"]:
+        print(f"  {param['name']} = {param['default']!r}  ({param['constraint']})")
+    print("\ntraining options (create_model, config `train`):")
+    for option in info["training_options"]:
+        print(f"  {option['name']} = {option['default']!r}  ({option['constraint']})")
+    print("\nsearch space:")
+    for entry in info["search_space"]:
+        details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("name", "type", "when"))
+        when = f"  [when {entry['when']}]" if "when" in entry else ""
+        print(f"  {entry['name']}: {entry['type']} ({details}){when}")
+    return 0
+
+
+def build_parser():
+    parser = _Parser(prog="zoo", description="keras-zoo: a Keras model zoo and AutoML tuner.")
+    subparsers = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    _add_list(subparsers)
+    _add_show(subparsers)
+    for command, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(command, help=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.main)
+    return parser
+
+
+def main(argv=None):
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 internal failure)."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(args.handler(args) or 0)
+    except (_UsageError, ZooError) as error:
+        message = " ".join(str(error).split())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry_point():
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Multi-layer perceptron: stacked dense blocks with the guide's regularizers."""
+
+from zoo import training
+from zoo._params import Bool, IntSeq, Real
+from zoo._registry import register
+from zoo._space import int_list
+from zoo.models._blocks import dense_block
+
+
+def space(hp, prefix="mlp"):
+    return {
+        "hidden_units": int_list(hp, f"{prefix}_units", default=(64, 64), max_len=4,
+                                 min_value=16, max_value=256, step=16),
+        "activation": hp.Choice(f"{prefix}_activation", ["relu", "elu", "selu", "swish", "tanh"],
+                                default="relu"),
+        "dropout_rate": hp.Float(f"{prefix}_dropout_rate", 0.0, 0.5, step=0.1, default=0.0),
+        "batch_norm": hp.Boolean(f"{prefix}_batch_norm", default=False),
+    }
+
+
+CONSTRAINTS = {
+    "hidden_units": IntSeq(low=1, high=65536, max_len=64),
+    "dropout_rate": Real(0.0, 1.0, closed="left"),
+    "batch_norm": Bool(),
+    **training.LAYER_CONSTRAINTS,
+}
+
+
+@register("mlp", tasks=("multiclass", "binary", "regression"), input_kind="tabular",
+          example_input_shape=(16,), input_ranks=(1, 2, 3), space=space, constraints=CONSTRAINTS)
+def mlp(*, input_shape, num_outputs, task, hidden_units=(64, 64), dropout_rate=0.0,
+        batch_norm=False, activation="relu", initializer="auto", regularizer="none",
+        regularization=0.0, max_norm=None):
+    """Multi-layer perceptron; images and sequences are flattened first.
+
+    Args:
+        hidden_units: width of each hidden layer (its length is the depth).
+        dropout_rate: dropout after each hidden layer (AlphaDropout with SELU).
+        batch_norm: batch normalization before each activation.
+        activation: hidden activation; initializer 'auto' picks He, LeCun (SELU) or Glorot.
+        regularizer, regularization: L1, L2 or elastic-net (l1_l2) weight penalty.
+        max_norm: max-norm constraint on each unit's incoming weights.
+    """
+    import keras
+
+    params = locals()
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    for index, units in enumerate(hidden_units):
+        x = dense_block(x, units, name=f"hidden_{index + 1}", params=params,
+                        batch_norm=batch_norm, dropout_rate=dropout_rate)
+    outputs = training.output_head(x, task=task, num_outputs=num_outputs)
+    return keras.Model(inputs, outputs, name="mlp")

@@ -1,0 +1,290 @@
+"""Training options by name: activations, initializers, regularizers, optimizers, schedules,
+losses and metrics per task, and fit-time callbacks. All validated with the catalog's constraints.
+
+Module import does not import Keras; the functions that build Keras objects import it lazily.
+"""
+
+from zoo._params import Bool, Int, Options, Real, check_params
+from zoo.errors import InvalidParameterError
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "swish", "softmax")
+INITIALIZERS = {
+    "auto": None,
+    "he": "he_normal",
+    "he_uniform": "he_uniform",
+    "glorot": "glorot_uniform",
+    "glorot_normal": "glorot_normal",
+    "lecun": "lecun_normal",
+    "lecun_uniform": "lecun_uniform",
+}
+INITIALIZER_ALIASES = {"xavier": "glorot", "xavier_normal": "glorot_normal", "lecun_normal": "lecun",
+                       "he_normal": "he", "glorot_uniform": "glorot"}
+REGULARIZERS = ("none", "l1", "l2", "l1_l2")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "cosine_restarts", "one_cycle")
+
+# Options every builder shares for its layers; builders declare them next to their own.
+LAYER_CONSTRAINTS = {
+    "activation": Options(ACTIVATIONS),
+    "initializer": Options(INITIALIZERS, aliases=INITIALIZER_ALIASES),
+    "regularizer": Options(REGULARIZERS, aliases={"elastic_net": "l1_l2"}),
+    "regularization": Real(0.0, 1.0),
+    "max_norm": Real(0.0, None, closed="neither", allow_none=True),
+}
+
+# Compile-time options accepted by `create_model` and `compile_model`.
+CONSTRAINTS = {
+    "optimizer": Options(OPTIMIZERS),
+    "learning_rate": Real(0.0, 10.0, closed="right"),
+    "momentum": Real(0.0, 1.0, closed="left"),
+    "weight_decay": Real(0.0, 1.0, allow_none=True),
+    "schedule": Options(SCHEDULES, aliases={"none": "constant", "cosine_warm_restarts": "cosine_restarts"}),
+    "decay_steps": Int(1),
+    "decay_rate": Real(0.0, 1.0, closed="neither"),
+    "warmup_steps": Int(0),
+    "clipnorm": Real(0.0, None, closed="neither", allow_none=True),
+    "clipvalue": Real(0.0, None, closed="neither", allow_none=True),
+    "label_smoothing": Real(0.0, 1.0, closed="left"),
+}
+DEFAULTS = {
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "momentum": 0.9,
+    "weight_decay": None,
+    "schedule": "constant",
+    "decay_steps": 1000,
+    "decay_rate": 0.5,
+    "warmup_steps": 0,
+    "clipnorm": None,
+    "clipvalue": None,
+    "label_smoothing": 0.0,
+}
+
+# Fit-time options: callbacks built by `make_callbacks`.
+CALLBACK_CONSTRAINTS = {
+    "early_stopping": Bool(),
+    "patience": Int(0),
+    "reduce_on_plateau": Bool(),
+    "plateau_factor": Real(0.0, 1.0, closed="neither"),
+    "plateau_patience": Int(0),
+    "monitor": Options(("val_loss", "loss", "val_accuracy", "accuracy")),
+}
+CALLBACK_DEFAULTS = {
+    "early_stopping": False,
+    "patience": 5,
+    "reduce_on_plateau": False,
+    "plateau_factor": 0.5,
+    "plateau_patience": 2,
+    "monitor": "val_loss",
+}
+
+
+def check_options(options, *, owner="compile"):
+    """Validate compile options; return them merged over the defaults."""
+    merged = dict(DEFAULTS)
+    merged.update(check_params(owner, CONSTRAINTS, options))
+    return merged
+
+
+# --- layer options -------------------------------------------------------------------------
+
+
+def initializer_for(activation, initializer):
+    """The Keras initializer name; 'auto' pairs SELU with LeCun, ReLU-like with He, else Glorot."""
+    if initializer != "auto":
+        return INITIALIZERS[initializer]
+    if activation == "selu":
+        return "lecun_normal"
+    if activation in ("relu", "leaky_relu", "prelu", "elu", "swish"):
+        return "he_normal"
+    return "glorot_uniform"
+
+
+def make_regularizer(kind, strength):
+    """A Keras regularizer (L1, L2 or elastic net L1L2) or None."""
+    import keras
+
+    if kind == "none" or strength == 0.0:
+        return None
+    if kind == "l1":
+        return keras.regularizers.L1(strength)
+    if kind == "l2":
+        return keras.regularizers.L2(strength)
+    return keras.regularizers.L1L2(l1=strength, l2=strength)
+
+
+def make_constraint(max_norm):
+    import keras
+
+    return None if max_norm is None else keras.constraints.MaxNorm(max_norm)
+
+
+def dense_kwargs(*, activation, initializer, regularizer, regularization, max_norm):
+    """Keyword arguments for Dense/Conv layers built from the shared layer options."""
+    return {
+        "kernel_initializer": initializer_for(activation, initializer),
+        "kernel_regularizer": make_regularizer(regularizer, regularization),
+        "kernel_constraint": make_constraint(max_norm),
+    }
+
+
+def activation_layer(name, *, layer_name):
+    """A layer applying a named activation (PReLU has weights, so it is its own layer)."""
+    import keras
+
+    if name == "prelu":
+        return keras.layers.PReLU(name=layer_name)
+    if name == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=0.2, name=layer_name)
+    return keras.layers.Activation(name, name=layer_name)
+
+
+def dropout_layer(rate, *, activation, layer_name):
+    """Dropout, or AlphaDropout for SELU networks (it keeps their self-normalization)."""
+    import keras
+
+    if activation == "selu":
+        return keras.layers.AlphaDropout(rate, name=layer_name)
+    return keras.layers.Dropout(rate, name=layer_name)
+
+
+def output_head(x, *, task, num_outputs, name="head"):
+    """The output layer for a task: sigmoid unit, softmax over classes, or linear units."""
+    import keras
+
+    if task == "binary":
+        return keras.layers.Dense(1, activation="sigmoid", name=name)(x)
+    if task == "multiclass":
+        return keras.layers.Dense(num_outputs, activation="softmax", name=name)(x)
+    return keras.layers.Dense(num_outputs, name=name)(x)
+
+
+# --- compile -------------------------------------------------------------------------------
+
+
+def make_schedule(options):
+    """The learning rate, constant or a Keras schedule, from validated options."""
+    import keras
+
+    from zoo.layers import OneCycleSchedule
+
+    lr, steps = options["learning_rate"], options["decay_steps"]
+    kind = options["schedule"]
+    schedules = keras.optimizers.schedules
+    if kind == "constant":
+        return lr
+    if kind == "step":
+        return schedules.ExponentialDecay(lr, steps, options["decay_rate"], staircase=True)
+    if kind == "exponential":
+        return schedules.ExponentialDecay(lr, steps, options["decay_rate"])
+    if kind == "cosine":
+        warmup = options["warmup_steps"]
+        if warmup:
+            return schedules.CosineDecay(lr / 10.0, steps, warmup_target=lr, warmup_steps=warmup)
+        return schedules.CosineDecay(lr, steps)
+    if kind == "cosine_restarts":
+        return schedules.CosineDecayRestarts(lr, steps)
+    return OneCycleSchedule(max_learning_rate=lr, total_steps=steps)
+
+
+def make_optimizer(options):
+    """A Keras optimizer by name, with schedule, clipping and weight decay from options."""
+    import keras
+
+    options = check_options(options)
+    kwargs = {"learning_rate": make_schedule(options)}
+    if options["clipnorm"] is not None:
+        kwargs["clipnorm"] = options["clipnorm"]
+    if options["clipvalue"] is not None:
+        kwargs["clipvalue"] = options["clipvalue"]
+    name = options["optimizer"]
+    if options["weight_decay"] is not None:
+        kwargs["weight_decay"] = options["weight_decay"]
+    if name == "sgd":
+        return keras.optimizers.SGD(**kwargs)
+    if name in ("momentum", "nesterov"):
+        return keras.optimizers.SGD(momentum=options["momentum"], nesterov=name == "nesterov", **kwargs)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(**kwargs)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(**kwargs)
+    if name == "adam":
+        return keras.optimizers.Adam(**kwargs)
+    return keras.optimizers.AdamW(**kwargs)
+
+
+def loss_and_metrics(task, *, label_smoothing=0.0):
+    """The loss and metrics a supervised task compiles with (labels: integers for classes)."""
+    import keras
+
+    from zoo.layers import SparseCategoricalCrossentropyWithSmoothing
+
+    if task == "binary":
+        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing), [
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.AUC(name="auc"),
+        ]
+    if task == "multiclass":
+        if label_smoothing:
+            loss = SparseCategoricalCrossentropyWithSmoothing(label_smoothing=label_smoothing)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy()
+        return loss, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if task == "regression":
+        return keras.losses.MeanSquaredError(), [
+            keras.metrics.MeanAbsoluteError(name="mae"),
+            keras.metrics.RootMeanSquaredError(name="rmse"),
+        ]
+    raise InvalidParameterError(f"`task` has no default loss. Received: task={task!r}")
+
+
+def compile_model(model, *, task, **options):
+    """Compile `model` for `task` with the named optimizer, schedule and loss options."""
+    options = check_options(options, owner="compile")
+    if task == "regression" and options["label_smoothing"]:
+        raise InvalidParameterError(
+            f"`label_smoothing` applies only to classification tasks. Received: task={task!r}"
+        )
+    if task in ("binary", "multiclass", "regression"):
+        loss, metrics = loss_and_metrics(task, label_smoothing=options["label_smoothing"])
+        model.compile(optimizer=make_optimizer(options), loss=loss, metrics=metrics)
+    else:  # models with their own train_step (VAE, GAN, Siamese) own their losses
+        model.compile(optimizer=make_optimizer(options))
+    return model
+
+
+# --- fit time ------------------------------------------------------------------------------
+
+
+def make_callbacks(**options):
+    """Early stopping and reduce-on-plateau callbacks from validated options."""
+    import keras
+
+    values = dict(CALLBACK_DEFAULTS)
+    values.update(check_params("callbacks", CALLBACK_CONSTRAINTS, options))
+    callbacks = []
+    if values["early_stopping"]:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=values["monitor"], patience=values["patience"], restore_best_weights=True
+            )
+        )
+    if values["reduce_on_plateau"]:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=values["monitor"],
+                factor=values["plateau_factor"],
+                patience=values["plateau_patience"],
+            )
+        )
+    return callbacks
+
+
+def training_space(hp, prefix="train"):
+    """Search space over the optimizer and learning rate; defaults equal `DEFAULTS`."""
+    return {
+        "optimizer": hp.Choice(f"{prefix}_optimizer", ["adam", "adamw", "rmsprop", "nesterov"],
+                               default=DEFAULTS["optimizer"]),
+        "learning_rate": hp.Float(f"{prefix}_learning_rate", 1e-4, 1e-2, sampling="log",
+                                  default=DEFAULTS["learning_rate"]),
+    }
