@@ -9,7 +9,9 @@ import sys
 from zoo.errors import ZooError
 
 # command -> module with `add_arguments(parser)` and `main(args) -> int`; `help` for the listing.
-COMMANDS = {}
+COMMANDS = {
+    "evaluate": ("evaluation.cli", "evaluate a saved model on a dataset and write a report"),
+}
 
 
 class _Parser(argparse.ArgumentParser):

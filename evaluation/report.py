@@ -1,0 +1,145 @@
+"""The report object every evaluation returns: metrics, tables, PNG plots; JSON, HTML and MLflow."""
+
+import base64
+import dataclasses
+import html
+import json
+import math
+import os
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Report:
+    """Results of one evaluation.
+
+    Attributes:
+        kind: 'classification', 'regression', 'reconstruction', 'verification',
+            'cross_validation', 'learning_curve' or 'validation_curve'.
+        task: the data task ('binary', 'multiclass', 'regression', 'reconstruction',
+            'verification').
+        metrics: scalar metrics by name (scikit-learn's function names: `*_score` higher is
+            better, `*_error`/`*_loss` lower is better); None where a metric is undefined.
+        tables: pandas DataFrames by name (per-class table, confusion matrices, history...).
+        plots: PNG bytes by name.
+        notes: why a metric is missing, what an average means.
+        meta: samples, class names, model name and anything else that describes the run.
+    """
+
+    kind: str
+    task: str
+    metrics: dict = dataclasses.field(default_factory=dict)
+    tables: dict = dataclasses.field(default_factory=dict)
+    plots: dict = dataclasses.field(default_factory=dict)
+    notes: list = dataclasses.field(default_factory=list)
+    meta: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def per_class(self):
+        """The per-class table (precision, recall, F1, support) of a classification report."""
+        return self.tables.get("per_class")
+
+    def merge(self, other, *, prefix=None):
+        """Add another report's metrics (prefixed by its kind), tables, plots and notes; returns self."""
+        prefix = f"{other.kind}_" if prefix is None else prefix
+        self.metrics.update({prefix + k: v for k, v in other.metrics.items()})
+        self.tables.update({prefix + k: v for k, v in other.tables.items()})
+        self.plots.update(other.plots)
+        self.notes.extend(other.notes)
+        self.meta.setdefault("included", []).append(other.kind)
+        return self
+
+    def add_history(self, history, *, tracking_uri=None):
+        """Add the training history (a Keras History, a dict of lists, or an MLflow run id)."""
+        from evaluation.history import history_frame, plot_history
+
+        frame = history_frame(history, tracking_uri=tracking_uri)
+        self.tables["history"] = frame
+        self.plots["training_history"] = plot_history(frame)
+        return self
+
+    # --- serialization -----------------------------------------------------------------
+
+    def to_dict(self):
+        """A JSON-ready dict; tables in pandas' 'split' layout, plots as their file names."""
+        return {
+            "kind": self.kind,
+            "task": self.task,
+            "metrics": {k: _jsonable(v) for k, v in self.metrics.items()},
+            "tables": {name: _jsonable(frame.to_dict(orient="split")) for name, frame in self.tables.items()},
+            "plots": [f"{name}.png" for name in self.plots],
+            "notes": list(self.notes),
+            "meta": _jsonable(self.meta),
+        }
+
+    def to_json(self, indent=2):
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_html(self, *, title=None):
+        """A self-contained HTML page: metrics and tables, plots embedded as base64 PNG."""
+        from evaluation._html import render
+
+        return render(self, title=title)
+
+    def save(self, out_dir):
+        """Write report.json, report.html and one PNG per plot into `out_dir`; returns the paths."""
+        os.makedirs(out_dir, exist_ok=True)
+        paths = {}
+        for name, png in self.plots.items():
+            paths[name] = os.path.join(out_dir, f"{name}.png")
+            with open(paths[name], "wb") as handle:
+                handle.write(png)
+        paths["json"] = os.path.join(out_dir, "report.json")
+        with open(paths["json"], "w", encoding="utf-8") as handle:
+            handle.write(self.to_json())
+        paths["html"] = os.path.join(out_dir, "report.html")
+        with open(paths["html"], "w", encoding="utf-8") as handle:
+            handle.write(self.to_html())
+        return paths
+
+    def log_to_mlflow(self, run_id, *, tracking_uri=None, prefix="test_", artifact_path="report"):
+        """Log the scalar metrics (named `prefix + name`) and report.json/.html/PNGs on a run.
+
+        Uses `MlflowClient(tracking_uri)`, so with no URI it follows `MLFLOW_TRACKING_URI` or
+        `mlflow.set_tracking_uri`. Undefined (None) metrics are skipped.
+        """
+        import tempfile
+        import time
+
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri)
+        timestamp = int(time.time() * 1000)
+        metrics = [Metric(prefix + name, float(value), timestamp, 0)
+                   for name, value in self.metrics.items() if value is not None]
+        client.log_batch(run_id, metrics=metrics)
+        client.set_tag(run_id, "evaluation.kind", self.kind)
+        with tempfile.TemporaryDirectory() as folder:
+            self.save(folder)
+            client.log_artifacts(run_id, folder, artifact_path)
+        return run_id
+
+
+def png_data_uri(png):
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _jsonable(value):
+    """Plain Python values for json.dumps: numpy scalars/arrays unwrapped, NaN/inf as None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def escape(value):
+    return html.escape(str(value))
