@@ -100,7 +100,12 @@ class IntSeq(Constraint):
         self.min_len, self.max_len = min_len, max_len
         size = f"{min_len}+" if max_len is None else f"{min_len} to {max_len}"
         self.description = f"a list of {size} integers in [{low}, {high if high else 'inf'}]"
-        self.invalid_examples = ((), (low - 1,), ("a",), "64")
+        bad = [(low - 1,), ("a",), "64"]
+        if min_len >= 1:
+            bad.append(())
+        if max_len is not None:
+            bad.append((low,) * (max_len + 1))
+        self.invalid_examples = tuple(bad)
 
     def check(self, value, *, param, owner):
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):

@@ -4,6 +4,7 @@ commands live in their packages' `cli` modules, which import their heavy parts w
 import argparse
 import importlib
 import json
+import os
 import sys
 
 from zoo.errors import ZooError
@@ -127,6 +128,7 @@ def build_parser():
 
 def main(argv=None):
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 internal failure)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep stderr for our own messages
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -138,6 +140,8 @@ def main(argv=None):
         message = " ".join(str(error).split())
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `zoo list | head`
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

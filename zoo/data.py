@@ -177,12 +177,16 @@ def infer_task(y, task=None):
         raise InvalidParameterError(
             f"`y` must be one label or number per sample. Received: labels of kind {kind!r}"
         )
+    classes = np.unique(y)
+    if inferred != "regression" and len(classes) < 2:
+        raise InvalidParameterError(
+            f"`y` must hold at least 2 classes. Received: a single class {classes[0].item()!r}"
+        )
     if task is None:
         return inferred
-    classes = np.unique(y)
     numeric = np.issubdtype(np.asarray(y).dtype, np.number)
     if task == "regression" and not numeric:
-        raise InvalidParameterError(f"`task` 'regression' needs numeric targets. Received: labels such as {classes[0]!r}")
+        raise InvalidParameterError(f"`task` 'regression' needs numeric targets. Received: labels such as {classes[0].item()!r}")
     if task == "binary" and len(classes) != 2:
         raise InvalidParameterError(f"`task` 'binary' needs exactly 2 classes. Received: task='binary' with {len(classes)} distinct labels")
     if task == "multiclass" and inferred == "regression":
