@@ -12,6 +12,7 @@ from zoo.errors import ZooError
 # command -> module with `add_arguments(parser)` and `main(args) -> int`; `help` for the listing.
 COMMANDS = {
     "evaluate": ("evaluation.cli", "evaluate a saved model on a dataset and write a report"),
+    "export": ("export.cli", "export a Keras model to SavedModel/TFLite/ONNX and verify each"),
 }
 
 
