@@ -1,3 +1,15 @@
 """The catalog's families; importing this package registers them (without importing Keras)."""
 
-from zoo.models import cnn, mlp, perceptron, recurrent, resnet, transformer  # noqa: F401
+from zoo.models import (  # noqa: F401
+    autoencoder,
+    cnn,
+    gan,
+    gnn,
+    mlp,
+    perceptron,
+    recurrent,
+    resnet,
+    siamese,
+    transformer,
+    vae,
+)
