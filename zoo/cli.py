@@ -7,10 +7,11 @@ import json
 import os
 import sys
 
-from zoo.errors import ZooError
+from zoo.errors import JobFailed, ZooError
 
 # command -> module with `add_arguments(parser)` and `main(args) -> int`; `help` for the listing.
 COMMANDS = {
+    "tune": ("tuning.cli", "run the hyperparameter search a config describes"),
     "evaluate": ("evaluation.cli", "evaluate a saved model on a dataset and write a report"),
     "export": ("export.cli", "export a Keras model to SavedModel/TFLite/ONNX and verify each"),
 }
@@ -114,11 +115,65 @@ def _show(args):
     return 0
 
 
+def _add_run(subparsers):
+    parser = subparsers.add_parser(
+        "run", help="the main job: load data, search, retrain the best, evaluate, export")
+    parser.add_argument("config", help="run configuration (YAML)")
+    parser.add_argument("--out", default="out", help="output directory (default: out)")
+    parser.add_argument("--verbose", action="store_true", help="show Keras per-epoch output")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args):
+    """search → retrain best → `best_model.keras` → report/ → export/ (each step as configured)."""
+    from tuning.cli import run_config_search
+    from tuning.config import load_config
+
+    config = load_config(args.config)
+    if config.export.enabled:
+        from export._options import check_options
+
+        check_options(config.export.formats, config.export.quantize, None,
+                      has_representative_data=True)
+    result, data = run_config_search(config, args.out, verbose=args.verbose)
+    model_path = os.path.join(args.out, "best_model.keras")
+    result.best_model.save(model_path)
+    print(f"best {result.objective}={result.best_score:.4f} ({result.family}); model: {model_path}")
+    if config.evaluate.enabled:
+        from evaluation import evaluate_model
+
+        report = evaluate_model(result.best_model, data.X_test, data.y_test, task=data.task,
+                                class_names=data.class_names, history=result.history,
+                                out_dir=os.path.join(args.out, "report"),
+                                title=f"keras-zoo: {result.family} on {data.name}")
+        if result.run_id:
+            report.log_to_mlflow(result.run_id, tracking_uri=result.tracking_uri)
+        print(f"report: {os.path.join(args.out, 'report', 'report.html')}")
+    if config.export.enabled:
+        from export import export_model
+
+        manifest = export_model(result.best_model, os.path.join(args.out, "export"),
+                                formats=config.export.formats, quantize=config.export.quantize,
+                                representative_data=data.X_train[:64], samples=data.X_test[:64],
+                                labels=data.y_test[:64] if data.task != "regression" else None)
+        print(f"export: {os.path.join(args.out, 'export', 'manifest.json')} "
+              f"({'all artifacts verified' if manifest.ok else 'some artifacts FAILED'})")
+        if result.run_id:
+            from mlflow import MlflowClient
+
+            MlflowClient(result.tracking_uri).log_artifacts(
+                result.run_id, os.path.join(args.out, "export"), "export")
+        if not manifest.ok:
+            return 1
+    return 0
+
+
 def build_parser():
     parser = _Parser(prog="zoo", description="keras-zoo: a Keras model zoo and AutoML tuner.")
     subparsers = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     _add_list(subparsers)
     _add_show(subparsers)
+    _add_run(subparsers)
     for command, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(command, help=help_text)
@@ -141,6 +196,9 @@ def main(argv=None):
         message = " ".join(str(error).split())
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except JobFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `zoo list | head`
         return 0
     except KeyboardInterrupt:

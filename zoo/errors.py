@@ -31,3 +31,8 @@ def unknown_name(kind, name, choices, hint=""):
     message = f"Unknown {kind} '{name}'.{suggest(name, choices)}"
     message += f" {hint}" if hint else f" Known: {known}."
     return UnknownNameError(message)
+
+
+class JobFailed(Exception):
+    """A job that ran but could not finish (every trial failed, an artifact failed verification);
+    the CLI prints it as one line and exits with code 1."""

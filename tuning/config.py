@@ -1,0 +1,150 @@
+"""The run configuration (`zoo run` / `zoo tune` YAML), parsed with `yaml.safe_load` and validated
+into typed objects; every error names its key path and the value received."""
+
+import hashlib
+import json
+import os
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from zoo.errors import InvalidParameterError, suggest
+
+ALGORITHMS = ("random", "grid", "bayesian", "hyperband", "evolution")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    source: str = Field(min_length=1)
+    target: Optional[str] = None
+    shape: Literal["flat", "image"] = "flat"
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    val_size: float = Field(0.1, ge=0.0, lt=1.0)
+    seed: int = Field(0, ge=0)
+    scale: Literal["auto", "standard", "minmax", "none"] = "auto"
+
+
+class ModelConfig(_Section):
+    name: Optional[str] = None
+    families: Optional[list[str]] = Field(None, min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_of_name_or_families(self):
+        if (self.name is None) == (self.families is None):
+            raise ValueError("give exactly one of `name` (one model) or `families` (architecture search)")
+        return self
+
+    @property
+    def family_names(self):
+        return list(self.families) if self.families else [self.name]
+
+
+class SearchConfig(_Section):
+    algorithm: Literal[ALGORITHMS] = "random"
+    objective: Optional[str] = None
+    max_trials: int = Field(10, ge=1)
+    max_epochs: int = Field(10, ge=1)
+    time_budget: Optional[float] = Field(None, gt=0)
+    seed: int = Field(0, ge=0)
+    cv_folds: Optional[int] = Field(None, ge=2)
+    batch_sizes: list[int] = Field(default_factory=lambda: [32], min_length=1)
+    max_consecutive_failures: int = Field(3, ge=1)
+    early_stopping_patience: Optional[int] = Field(None, ge=1)
+    tune_training: bool = True
+
+
+class TrackingConfig(_Section):
+    uri: Optional[str] = None
+    experiment: str = Field("keras-zoo", min_length=1)
+    register_model: Optional[str] = None
+    log_trial_models: bool = False
+    enabled: bool = True
+
+
+class EvaluateConfig(_Section):
+    enabled: bool = True
+
+
+class ExportConfig(_Section):
+    enabled: bool = False
+    formats: list[str] = Field(default_factory=lambda: ["keras", "savedmodel", "tflite", "onnx"])
+    quantize: list[str] = Field(default_factory=list)
+
+
+class RunConfig(_Section):
+    data: DataConfig
+    task: Optional[Literal["binary", "multiclass", "regression"]] = None
+    model: ModelConfig
+    search: SearchConfig = SearchConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    export: ExportConfig = ExportConfig()
+
+    def fingerprint(self):
+        """A hash of everything that decides the trial sequence (not tracking or outputs)."""
+        decisive = self.model_dump(include={"data", "task", "model", "search"})
+        return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _message(error, data):
+    path = ".".join(str(p) for p in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        section = error["loc"][:-1]
+        model = RunConfig
+        for part in section:
+            model = model.model_fields[part].annotation if part in model.model_fields else model
+        known = list(getattr(model, "model_fields", {}))
+        return f"`{path}` is not a known key.{suggest(error['loc'][-1], known)} Known: {', '.join(known)}"
+    if kind == "missing":
+        return f"`{path}` is required"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if kind == "value_error" and not error["loc"]:
+        return message
+    received = error.get("input")
+    return f"`{path}`: {message[0].lower() + message[1:]}. Received: {path}={received!r}"
+
+
+def parse_config(data, *, source="config"):
+    """Validate a mapping into a `RunConfig`; raise `InvalidParameterError` naming the key path."""
+    if not isinstance(data, dict):
+        raise InvalidParameterError(
+            f"`{source}` must be a YAML mapping with sections data, model, search... "
+            f"Received: {type(data).__name__}"
+        )
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if first["loc"] and first["loc"][0] == "model" and first["type"] == "value_error":
+            raise InvalidParameterError(_message(first, data)) from None
+        raise InvalidParameterError(_message(first, data)) from None
+
+
+def load_config(path):
+    """Read a YAML config with `yaml.safe_load` (no Python tags) and validate it."""
+    import yaml
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InvalidParameterError(f"`config` file does not exist. Received: config={path!r}")
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise InvalidParameterError(f"`config` is not a UTF-8 text file. Received: config={path!r}") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise InvalidParameterError(f"`config` is not valid YAML{line}: {problem}. Received: config={path!r}") from None
+    if data is None:
+        raise InvalidParameterError(f"`config` is empty. Received: config={path!r}")
+    return parse_config(data, source="config")

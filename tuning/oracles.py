@@ -1,0 +1,152 @@
+"""Search algorithms by name: Keras Tuner's oracles plus a regularized-evolution oracle, each with
+an optional wall-clock budget."""
+
+import random
+import time
+
+import keras_tuner as kt
+from keras_tuner.src.engine import hyperparameters as hp_module
+from keras_tuner.src.engine.trial import TrialStatus
+
+
+class EvolutionOracle(kt.Oracle):
+    """Regularized (aging) evolution as a Keras Tuner `Oracle` (Real et al., 2019).
+
+    The first `population_size` trials are random. After that each trial samples
+    `sample_size` members of the population (the newest `population_size` completed trials, so
+    the oldest age out), takes the best of that tournament and mutates one of its
+    hyperparameters. Being an `Oracle`, it works in Keras Tuner's distributed mode unchanged.
+    """
+
+    def __init__(self, objective=None, max_trials=10, population_size=8, sample_size=3, seed=None,
+                 hyperparameters=None, allow_new_entries=True, tune_new_entries=True,
+                 max_retries_per_trial=0, max_consecutive_failed_trials=3):
+        super().__init__(objective=objective, max_trials=max_trials, hyperparameters=hyperparameters,
+                         allow_new_entries=allow_new_entries, tune_new_entries=tune_new_entries,
+                         seed=seed, max_retries_per_trial=max_retries_per_trial,
+                         max_consecutive_failed_trials=max_consecutive_failed_trials)
+        self.population_size = population_size
+        self.sample_size = sample_size
+
+    def population(self):
+        """The newest `population_size` completed trials with a score."""
+        done = [self.trials[t] for t in self.end_order
+                if self.trials[t].status == TrialStatus.COMPLETED and self.trials[t].score is not None]
+        return done[-self.population_size:]
+
+    def populate_space(self, trial_id):
+        population = self.population()
+        if len(population) < self.population_size:
+            values = self._random_values()
+        else:
+            rng = random.Random(self._seed_state)
+            self._seed_state += 1
+            tournament = rng.sample(population, min(self.sample_size, len(population)))
+            parent = tournament[0]
+            for member in tournament[1:]:
+                if self.objective.better_than(member.score, parent.score):
+                    parent = member
+            values = self._mutate(parent.hyperparameters.values, rng)
+        if values is None:
+            return {"status": TrialStatus.STOPPED, "values": None}
+        return {"status": TrialStatus.RUNNING, "values": values}
+
+    def _mutate(self, parent_values, rng):
+        """Change one active, tunable hyperparameter of the parent; fill newly active ones."""
+        for _ in range(self._max_collisions + 1):
+            hps = hp_module.HyperParameters()
+            active = []
+            for hp in self.hyperparameters.space:
+                hps.merge([hp])
+                if hps.is_active(hp):
+                    hps.values[hp.name] = parent_values.get(hp.name, hp.default)
+                    if not isinstance(hp, hp_module.Fixed):
+                        active.append(hp)
+            if not active:
+                return None
+            target = rng.choice(active)
+            values = {}
+            hps = hp_module.HyperParameters()
+            for hp in self.hyperparameters.space:
+                hps.merge([hp])
+                if not hps.is_active(hp):
+                    continue
+                if hp.name == target.name:
+                    new = hp.random_sample(self._seed_state)
+                    self._seed_state += 1
+                    for _retry in range(10):  # a mutation must change the value
+                        if new != parent_values.get(hp.name):
+                            break
+                        new = hp.random_sample(self._seed_state)
+                        self._seed_state += 1
+                    hps.values[hp.name] = new
+                elif hp.name in parent_values:
+                    hps.values[hp.name] = parent_values[hp.name]
+                else:
+                    hps.values[hp.name] = hp.random_sample(self._seed_state)
+                    self._seed_state += 1
+                values[hp.name] = hps.values[hp.name]
+            if not self._duplicate(values):
+                return values
+        return self._random_values()
+
+    def get_state(self):
+        state = super().get_state()
+        state.update({"population_size": self.population_size, "sample_size": self.sample_size})
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.population_size = state["population_size"]
+        self.sample_size = state["sample_size"]
+
+
+class _TimeBudget:
+    """Mixin: no new trial starts after `time_budget` seconds; the running ones finish."""
+
+    time_budget = None
+    _budget_start = None
+
+    def start_budget(self, time_budget):
+        self.time_budget = time_budget
+        self._budget_start = time.monotonic()
+
+    def budget_left(self):
+        if not self.time_budget:
+            return None
+        return max(0.0, self.time_budget - (time.monotonic() - self._budget_start))
+
+    def populate_space(self, trial_id):
+        if self.time_budget and self.budget_left() <= 0:
+            return {"status": TrialStatus.STOPPED, "values": None}
+        return super().populate_space(trial_id)
+
+
+def _budgeted(cls):
+    return type(cls.__name__, (_TimeBudget, cls), {"__module__": __name__})
+
+
+RandomOracle = _budgeted(kt.oracles.RandomSearchOracle)
+GridOracle = _budgeted(kt.oracles.GridSearchOracle)
+BayesianOracle = _budgeted(kt.oracles.BayesianOptimizationOracle)
+HyperbandOracle = _budgeted(kt.oracles.HyperbandOracle)
+BudgetedEvolutionOracle = _budgeted(EvolutionOracle)
+
+
+def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budget=None,
+                max_consecutive_failures=3):
+    """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution')."""
+    common = {"objective": objective, "seed": seed,
+              "max_consecutive_failed_trials": max_consecutive_failures}
+    if algorithm == "hyperband":
+        oracle = HyperbandOracle(max_epochs=max(2, max_epochs), factor=3, **common)
+        oracle.max_trials = max_trials  # Hyperband sizes its brackets; the budget caps the total
+    elif algorithm == "evolution":
+        population = max(2, min(8, max_trials // 2))
+        oracle = BudgetedEvolutionOracle(max_trials=max_trials, population_size=population,
+                                         sample_size=max(2, population // 2), **common)
+    else:
+        cls = {"random": RandomOracle, "grid": GridOracle, "bayesian": BayesianOracle}[algorithm]
+        oracle = cls(max_trials=max_trials, **common)
+    oracle.start_budget(time_budget)
+    return oracle

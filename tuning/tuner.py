@@ -1,0 +1,146 @@
+"""`ZooTuner`: a Keras Tuner `Tuner` that tracks every trial in MLflow, cross-validates, fails
+NaN trials cleanly and keeps memory flat between trials."""
+
+import time
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from tuning.tracking import EpochLogger
+
+STATUS = {"COMPLETED": "FINISHED"}
+
+
+def objective_direction(name):
+    """'max' for accuracy-like metrics, 'min' for losses and errors."""
+    return "max" if name.split("val_", 1)[-1] in ("accuracy", "auc") else "min"
+
+
+def cv_splitter(task, input_rank, folds, seed):
+    """Stratified k-fold for classification, time-ordered folds for sequences, k-fold otherwise."""
+    from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
+
+    if input_rank == 2:  # (timesteps, features): later folds must not train on the future
+        return TimeSeriesSplit(n_splits=folds)
+    if task in ("binary", "multiclass"):
+        return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return KFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+class ZooTuner(kt.Tuner):
+    """Runs trials for `ZooHyperModel` and reports them to a `Tracker`."""
+
+    def __init__(self, *, oracle, hypermodel, directory, project_name, tracker=None,
+                 parent_run_id=None, algorithm="random", max_epochs=10, cv_folds=None, seed=0,
+                 early_stopping_patience=None, fit_verbose=0, progress=None, overwrite=False):
+        super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory,
+                         project_name=project_name, overwrite=overwrite)
+        self.tracker = tracker
+        self.parent_run_id = parent_run_id
+        self.algorithm = algorithm
+        self.max_epochs = max_epochs
+        self.cv_folds = cv_folds
+        self.seed = seed
+        self.early_stopping_patience = early_stopping_patience
+        self.fit_verbose = fit_verbose
+        self.progress = progress
+        self._runs = {}
+        self._results = {}
+        self._started = {}
+        self.fit_seconds = 0.0
+
+    # --- hooks -------------------------------------------------------------------------------
+    def on_trial_begin(self, trial):
+        keras.backend.clear_session()  # memory stays flat across trials
+        keras.utils.set_random_seed(self.seed + int(trial.trial_id))
+        self._started[trial.trial_id] = time.monotonic()
+        if self.tracker:
+            values = trial.hyperparameters.values
+            self._runs[trial.trial_id] = self.tracker.start_trial(
+                self.parent_run_id, trial_id=trial.trial_id, params=values,
+                tags={"zoo.algorithm": self.algorithm,
+                      "zoo.family": self.hypermodel.family_of(values),
+                      "zoo.worker": str(self.tuner_id)})
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        status = trial.status
+        result = self._results.pop(trial.trial_id, {})
+        run_id = self._runs.pop(trial.trial_id, None)
+        try:
+            super().on_trial_end(trial)  # oracle.end_trial may raise after too many failures
+        finally:
+            if run_id:
+                reason = None
+                if status != "COMPLETED" and trial.message:
+                    reason = trial.message.strip().splitlines()[-1]
+                self.tracker.end_trial(run_id, status=STATUS.get(status, "FAILED"),
+                                       metrics=result, reason=reason)
+        if self.progress:
+            self.progress(trial, result, time.monotonic() - self._started.pop(trial.trial_id, time.monotonic()))
+
+    # --- one trial ---------------------------------------------------------------------------
+    def run_trial(self, trial, x, y, validation_data=None, **kwargs):
+        hp = trial.hyperparameters
+        epochs = hp.values.get("tuner/epochs", self.max_epochs)
+        objective = self.oracle.objective.name
+        run_id = self._runs.get(trial.trial_id)
+        if self.cv_folds:
+            scores = []
+            if validation_data is not None and len(validation_data[0]):
+                x = np.concatenate([x, validation_data[0]])
+                y = np.concatenate([y, validation_data[1]])
+            splitter = cv_splitter(self.hypermodel.task, len(x.shape) - 1, self.cv_folds, self.seed)
+            folds = splitter.split(x, y if self.hypermodel.task != "regression" else None)
+            for fold, (train_index, val_index) in enumerate(folds):
+                history = self._fit(hp, trial, x[train_index], y[train_index],
+                                    (x[val_index], y[val_index]), epochs, run_id, prefix=f"fold{fold}_")
+                scores.append(self._best(history, objective))
+            result = {objective: float(np.mean(scores)), f"{objective}_cv_std": float(np.std(scores)),
+                      f"{objective}_cv_mean": float(np.mean(scores))}
+        else:
+            history = self._fit(hp, trial, x, y, validation_data, epochs, run_id)
+            result = {objective: self._best(history, objective)}
+            final = {k: v[-1] for k, v in history.history.items() if k != objective}
+            result.update({f"final_{k}": float(v) for k, v in final.items()})
+        self._results[trial.trial_id] = {"score": result[objective], **result}
+        return {objective: result[objective]}
+
+    def _fit(self, hp, trial, x, y, validation_data, epochs, run_id, prefix=""):
+        model = self.hypermodel.build(hp)
+        callbacks = [keras.callbacks.TerminateOnNaN()]
+        if self.tracker and run_id:
+            callbacks.append(EpochLogger(self.tracker, run_id, prefix))
+        if self.early_stopping_patience:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor=self.oracle.objective.name, mode=self.oracle.objective.direction,
+                patience=self.early_stopping_patience))
+        started = time.monotonic()
+        history = self.hypermodel.fit(hp, model, x, y, validation_data=validation_data,
+                                      epochs=epochs, callbacks=callbacks, verbose=self.fit_verbose)
+        self.fit_seconds += time.monotonic() - started
+        losses = history.history.get("loss", [])
+        if not losses or not np.all(np.isfinite(losses)):
+            raise kt.errors.FailedTrialError(
+                f"loss became NaN or inf at epoch {len(losses)} of trial {trial.trial_id}"
+            )
+        return history
+
+    def _best(self, history, objective):
+        values = history.history.get(objective)
+        if not values:
+            raise kt.errors.FatalError(
+                f"objective '{objective}' is not reported by the model "
+                f"(it reports {', '.join(history.history)})"
+            )
+        values = [v for v in values if np.isfinite(v)]
+        if not values:
+            raise kt.errors.FailedTrialError(f"objective '{objective}' is NaN in every epoch")
+        return float(max(values) if self.oracle.objective.direction == "max" else min(values))
+
+    def save_model(self, trial_id, model, step=0):
+        """No model artifact per trial: the best configuration is retrained at the end."""
+
+    def load_model(self, trial):
+        raise NotImplementedError("trial models are not kept; use SearchResult.best_model")
