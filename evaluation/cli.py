@@ -4,6 +4,7 @@ Importing this module imports nothing heavy; Keras, TensorFlow and scikit-learn 
 """
 
 import os
+import sys
 
 from zoo.errors import InvalidParameterError
 
@@ -29,6 +30,29 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
+def import_keras_quietly():
+    """Import Keras (so TensorFlow) with stderr closed at the file-descriptor level meanwhile.
+
+    TensorFlow's C++ runtime writes absl INFO lines at import ("oneDNN custom operations are
+    on", "Could not find cuda drivers") that TF_CPP_MIN_LOG_LEVEL does not silence in TF 2.21;
+    they would break the CLI's promise of a single `error:` line on stderr. Python exceptions
+    still propagate normally.
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return keras
+
+
 def load_model(path):
     """A `.keras` file loaded with `safe_mode=True`; a missing or unreadable file is bad input."""
     path = str(path)
@@ -36,7 +60,7 @@ def load_model(path):
         raise InvalidParameterError(f"`model` file does not exist. Received: model={path!r}")
     if not path.endswith(".keras"):
         raise InvalidParameterError(f"`model` must be a .keras file. Received: model={path!r}")
-    import keras
+    keras = import_keras_quietly()
 
     try:
         return keras.saving.load_model(path, safe_mode=True)
@@ -64,12 +88,14 @@ def main(args):
             f"`--run-id` and `--experiment` are exclusive: log to one run. Received: run-id={args.run_id!r}, "
             f"experiment={args.experiment!r}"
         )
-    model = load_model(args.model)
-    # the digits images are the only bundled data with a second shape; follow the model's input
-    shape = "image" if args.data == "digits" and _input_rank(model) == 3 else "flat"
     supervised_task = None if args.task == "reconstruction" else args.task
-    data = load_dataset(args.data, target=args.target, shape=shape, task=supervised_task, seed=args.seed,
-                        test_size=args.test_size, val_size=args.val_size)
+    options = {"target": args.target, "task": supervised_task, "seed": args.seed, "test_size": args.test_size,
+               "val_size": args.val_size}
+    # data mistakes are reported before the slow TensorFlow import that loading the model needs
+    data = load_dataset(args.data, **options)
+    model = load_model(args.model)
+    if args.data == "digits" and _input_rank(model) == 3:  # the one bundled dataset with an image shape
+        data = load_dataset(args.data, shape="image", **options)
     X, y = getattr(data, f"X_{args.split}"), getattr(data, f"y_{args.split}")
     if len(X) == 0:
         raise InvalidParameterError(f"`--split` {args.split!r} of {args.data!r} is empty. Received: split={args.split!r}")

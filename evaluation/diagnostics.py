@@ -5,6 +5,8 @@ Keras models become scikit-learn estimators with scikeras (`KerasClassifier`/`Ke
 so scikit-learn's own `cross_val_score`, `learning_curve` and `validation_curve` do the loops.
 """
 
+import functools
+
 import numpy as np
 
 from evaluation import _checks
@@ -17,6 +19,34 @@ FIT_PARAMS = ("epochs", "batch_size")
 SPLITTERS = ("auto", "kfold", "stratified")
 
 
+@functools.lru_cache(maxsize=None)
+def _wrappers():
+    """scikeras' wrappers with scikit-learn >= 1.6 estimator-type tags.
+
+    scikeras 0.13 lists `BaseEstimator` before `ClassifierMixin`/`RegressorMixin`, so under the
+    tags API of scikit-learn 1.6+ `is_classifier(KerasClassifier())` is False: scorers such as
+    'roc_auc' then get both probability columns and fail. Setting the type here restores them.
+    """
+    from scikeras.wrappers import KerasClassifier, KerasRegressor
+    from sklearn.utils import ClassifierTags, RegressorTags
+
+    class Classifier(KerasClassifier):
+        def __sklearn_tags__(self):
+            tags = super().__sklearn_tags__()
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = tags.classifier_tags or ClassifierTags()
+            return tags
+
+    class Regressor(KerasRegressor):
+        def __sklearn_tags__(self):
+            tags = super().__sklearn_tags__()
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = tags.regressor_tags or RegressorTags()
+            return tags
+
+    return Classifier, Regressor
+
+
 def make_estimator(model, *, task, params=None, epochs=10, batch_size=32, seed=0):
     """A scikit-learn estimator that builds a fresh Keras model for every fit.
 
@@ -26,8 +56,6 @@ def make_estimator(model, *, task, params=None, epochs=10, batch_size=32, seed=0
         task: 'binary', 'multiclass' or 'regression'.
         params: builder and training parameters, e.g. `{"hidden_units": (16,), "dropout_rate": 0.1}`.
     """
-    from scikeras.wrappers import KerasClassifier, KerasRegressor
-
     if task not in ("binary", "multiclass", "regression"):
         raise InvalidParameterError(
             f"`task` must be 'binary', 'multiclass' or 'regression' for diagnostics. Received: task={task!r}"
@@ -43,7 +71,8 @@ def make_estimator(model, *, task, params=None, epochs=10, batch_size=32, seed=0
         return build(input_shape=tuple(meta["X_shape_"][1:]), num_outputs=num_outputs, task=task, **model_params)
 
     routed = {f"model__{k}": v for k, v in (params or {}).items()}
-    wrapper = KerasRegressor if task == "regression" else KerasClassifier
+    classifier, regressor = _wrappers()
+    wrapper = regressor if task == "regression" else classifier
     return wrapper(model=build_for_sklearn, epochs=epochs, batch_size=batch_size, verbose=0,
                    random_state=seed, **routed)
 
