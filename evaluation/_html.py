@@ -14,6 +14,7 @@ th { background: #f6f8fa; } td:first-child, th:first-child { text-align: left; }
 .plots { display: flex; flex-wrap: wrap; gap: 1rem; }
 figure { margin: 0; border: 1px solid #d0d7de; padding: 0.5rem; background: #fff; }
 figure img { display: block; width: 460px; height: auto; }
+figure.wide img { width: 940px; }
 figcaption { font-size: 0.85rem; color: #59636e; text-align: center; }
 .scroll { overflow-x: auto; } .notes li { color: #59636e; }
 """
@@ -31,6 +32,14 @@ def _table(frame):
     # per-epoch histories can be long; show them whole but scrollable
     return '<div class="scroll">' + frame.to_html(float_format=lambda v: f"{v:.4g}", border=0,
                                                    na_rep="—") + "</div>"
+
+
+def _wide(png):
+    """Figures drawn wider than tall (multi-panel histories) get the full page width."""
+    import struct
+
+    width, height = struct.unpack(">II", png[16:24])  # the PNG IHDR chunk
+    return ' class="wide"' if width > 1.6 * height else ""
 
 
 def render(report, *, title=None):
@@ -53,7 +62,7 @@ def render(report, *, title=None):
         parts.append(f"<h2>{escape(name.replace('_', ' ').capitalize())}</h2>{_table(frame)}")
     if report.plots:
         figures = "".join(
-            f'<figure><img src="{png_data_uri(png)}" alt="{escape(name)}">'
+            f'<figure{_wide(png)}><img src="{png_data_uri(png)}" alt="{escape(name)}">'
             f"<figcaption>{escape(name.replace('_', ' '))}</figcaption></figure>"
             for name, png in report.plots.items()
         )

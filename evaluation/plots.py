@@ -48,11 +48,13 @@ def _render(draw, **kwargs):
 def confusion_matrix(matrix, class_names, *, normalized=False):
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    size = (5.2, 4.2) if len(class_names) <= 10 else (8, 7)
+    many = len(class_names) > 5
+    size = (5.2, 4.2) if not many else (7.5, 6.5)
 
     def draw(ax):
         display = ConfusionMatrixDisplay(matrix, display_labels=class_names)
-        display.plot(ax=ax, values_format=".2f" if normalized else "d", colorbar=True,
+        # two decimals stop fitting in the cells beyond a handful of classes
+        display.plot(ax=ax, values_format=(".1f" if many else ".2f") if normalized else "d", colorbar=True,
                      xticks_rotation=45 if len(class_names) > 4 else "horizontal")
         ax.set_title("Confusion matrix (row-normalized)" if normalized else "Confusion matrix")
 
