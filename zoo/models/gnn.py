@@ -52,18 +52,17 @@ def gnn(*, input_shape, num_outputs, task, hidden_units=(16,), dropout_rate=0.5,
     adjacency = keras.Input(shape=(input_shape[0], input_shape[0]), name="adjacency")
     propagation = NormalizedAdjacency(name="normalized_adjacency")(adjacency) if normalize else adjacency
     x = features
-    for index, units in enumerate((*hidden_units, num_outputs), start=1):
-        last = index == len(hidden_units) + 1
+    for index, units in enumerate(hidden_units, start=1):
         if dropout_rate:
-            x = keras.layers.Dropout(dropout_rate, name="head_drop" if last else f"graph_{index}_drop")(x)
-        if last:
-            head_activation = {"binary": "sigmoid", "multiclass": "softmax"}.get(task)
-            return keras.Model([features, adjacency],
-                               GraphConv(num_outputs, activation=head_activation, name="head")([x, propagation]),
-                               name="gnn")
+            x = keras.layers.Dropout(dropout_rate, name=f"graph_{index}_drop")(x)
         x = GraphConv(units, name=f"graph_{index}_conv", **layer_options(params))([x, propagation])
         x = training.activation_layer(activation, layer_name=f"graph_{index}_act")(x)
-
+    if dropout_rate:
+        x = keras.layers.Dropout(dropout_rate, name="head_drop")(x)
+    # the output layer is a graph convolution too (Kipf & Welling), so labels spread one more hop
+    head_activation = {"binary": "sigmoid", "multiclass": "softmax"}.get(task)
+    outputs = GraphConv(num_outputs, activation=head_activation, name="head")([x, propagation])
+    return keras.Model([features, adjacency], outputs, name="gnn")
 
 def adjacency_from_edges(edges, *, num_nodes, symmetric=True, weights=None):
     """A dense (num_nodes, num_nodes) float32 adjacency matrix from (source, target) pairs.
