@@ -66,11 +66,7 @@ class ZooHyperModel(kt.HyperModel):
         else:
             params = spec.space(hp, family)
         if self.tune_training:
-            fixed = {k for k in self.params if k in training.CONSTRAINTS}
-            for key, value in training.training_space(hp).items():
-                if key not in fixed:
-                    params[key] = value
-        params = {k: v for k, v in params.items()}
+            params.update(training.training_space(hp, fixed=self.params))
         params.update({k: v for k, v in self.params.items()
                        if k in spec.constraints or k in training.CONSTRAINTS})
         return family, params

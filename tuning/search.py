@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from zoo._paths import check_writable_dir
 from zoo.errors import InvalidParameterError, JobFailed
 
 TASK_METRICS = {
@@ -82,18 +83,6 @@ def check_grid(hypermodel):
             )
 
 
-def check_writable(directory, field="out"):
-    """Refuse an output directory that cannot be created or written, before writing anything."""
-    path = os.path.abspath(directory)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise InvalidParameterError(f"`{field}` exists and is not a directory. Received: {field}={directory!r}")
-    probe = path
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InvalidParameterError(f"`{field}` is not writable. Received: {field}={directory!r}")
-
-
 def _trials_frame(oracle):
     import pandas as pd
 
@@ -131,12 +120,16 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
            max_epochs=10, time_budget=None, seed=0, cv_folds=None, batch_sizes=(32,),
            max_consecutive_failures=3, early_stopping_patience=None, tune_training=True,
            directory="zoo_search", tracking_uri=None, experiment="keras-zoo", tracking=True,
-           register_model=None, fingerprint=None, verbose=False, progress=True, retrain=True):
+           register_model=None, fingerprint=None, verbose=False, progress=True, retrain=True,
+           hypermodel=None):
     """Search the catalog for the best configuration on `data` (a `zoo.data.Dataset`).
 
     Every check runs before anything is written. Running the same search again with the same
     `directory` resumes it: finished trials are kept, the parent MLflow run is reused, runs a
     killed process left RUNNING are closed as KILLED.
+
+    `hypermodel` replaces the one built from `families` and `params` (a `ZooHyperModel`
+    subclass, e.g. with its own `fit`).
 
     Returns:
         SearchResult with the retrained best model, its hyperparameters, the trials table and
@@ -156,9 +149,11 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
     # === checks: nothing is written until all pass ===
     task = data.task
     families = [families] if isinstance(families, str) else list(families)
-    hypermodel = ZooHyperModel(families, input_shape=data.input_shape, num_outputs=data.num_outputs,
-                               task=task, params=params, batch_sizes=batch_sizes,
-                               tune_training=tune_training)
+    if hypermodel is None:
+        hypermodel = ZooHyperModel(families, input_shape=data.input_shape,
+                                   num_outputs=data.num_outputs, task=task, params=params,
+                                   batch_sizes=batch_sizes, tune_training=tune_training)
+    families = hypermodel.families
     objective = objective or default_objective(task)
     check_objective(objective, task)
     if objective.startswith("val_") and not cv_folds and len(data.X_val) == 0:
@@ -175,7 +170,7 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
                            ("random", "grid", "bayesian", "hyperband", "evolution"))
     if algorithm == "grid":
         check_grid(hypermodel)
-    check_writable(directory)
+    check_writable_dir(directory, "out")
     uri = tracking_module.resolve_uri(tracking_uri) if tracking else None
     if tracking:
         tracking_module.check_reachable(uri)
@@ -307,8 +302,23 @@ def _log_search_artifacts(tracker, result, data, register_model, search_seconds,
         mlflow.set_tracking_uri(result.tracking_uri)
         with mlflow.start_run(run_id=parent):
             mlflow.keras.log_model(result.best_model, name="best_model", signature=signature,
-                                   registered_model_name=register_model)
+                                   registered_model_name=register_model,
+                                   pip_requirements=_requirements())
     tracker.client.set_terminated(parent, status="FINISHED")
+
+
+def _requirements():
+    """The model's pip requirements, given explicitly: MLflow's inference reloads the model in a
+    subprocess, which costs seconds per search."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for package in ("tensorflow", "keras", "keras-zoo"):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            pass
+    return pins
 
 
 def run_search(config, out_dir, *, verbose=False, retrain=True):

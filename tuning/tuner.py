@@ -104,8 +104,10 @@ class ZooTuner(kt.Tuner):
             result = {objective: self._best(history, objective)}
             final = {k: v[-1] for k, v in history.history.items() if k != objective}
             result.update({f"final_{k}": float(v) for k, v in final.items()})
-        self._results[trial.trial_id] = {"score": result[objective], **result}
-        return {objective: result[objective]}
+        score = result.pop(objective)
+        # the run's per-epoch history already holds `objective`; the final score goes in `score`
+        self._results[trial.trial_id] = {"score": score, **result}
+        return {objective: score}
 
     def _fit(self, hp, trial, x, y, validation_data, epochs, run_id, prefix=""):
         model = self.hypermodel.build(hp)

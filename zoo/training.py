@@ -280,11 +280,14 @@ def make_callbacks(**options):
     return callbacks
 
 
-def training_space(hp, prefix="train"):
-    """Search space over the optimizer and learning rate; defaults equal `DEFAULTS`."""
-    return {
-        "optimizer": hp.Choice(f"{prefix}_optimizer", ["adam", "adamw", "rmsprop", "nesterov"],
-                               default=DEFAULTS["optimizer"]),
-        "learning_rate": hp.Float(f"{prefix}_learning_rate", 1e-4, 1e-2, sampling="log",
-                                  default=DEFAULTS["learning_rate"]),
-    }
+def training_space(hp, prefix="train", fixed=()):
+    """Search space over the optimizer and learning rate (skipping names in `fixed`); defaults
+    equal `DEFAULTS`."""
+    params = {}
+    if "optimizer" not in fixed:
+        params["optimizer"] = hp.Choice(f"{prefix}_optimizer", ["adam", "adamw", "rmsprop", "nesterov"],
+                                        default=DEFAULTS["optimizer"])
+    if "learning_rate" not in fixed:
+        params["learning_rate"] = hp.Float(f"{prefix}_learning_rate", 1e-4, 1e-2, sampling="log",
+                                           default=DEFAULTS["learning_rate"])
+    return params

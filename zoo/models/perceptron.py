@@ -8,7 +8,7 @@ from zoo._registry import register
 def space(hp, prefix="perceptron"):
     return {
         "regularizer": hp.Choice(f"{prefix}_regularizer", ["none", "l1", "l2"], default="none"),
-        "regularization": hp.Float(f"{prefix}_regularization", 0.0, 0.01, default=0.0),
+        "regularization": hp.Float(f"{prefix}_regularization", 0.0, 0.01, step=0.0025, default=0.0),
     }
 
 
