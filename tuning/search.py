@@ -100,7 +100,7 @@ def _progress_printer(total, objective, budget, verbose):
     direction_max = objective.split("val_", 1)[-1] in ("accuracy", "auc")
     started = time.monotonic()
 
-    def report(trial, result, seconds):
+    def report(trial, result, seconds, worker=None):
         score = result.get("score")
         if score is not None and (best["score"] is None or
                                   (score > best["score"] if direction_max else score < best["score"])):
@@ -110,7 +110,8 @@ def _progress_printer(total, objective, budget, verbose):
         if budget:
             left = f" | budget left {max(0.0, budget - (time.monotonic() - started)):.0f}s"
         best_text = "n/a" if best["score"] is None else f"{best['score']:.4f}"
-        print(f"trial {int(trial.trial_id) + 1}/{total} {shown} in {seconds:.1f}s | best {best_text}{left}",
+        where = f" on {worker}" if worker else ""
+        print(f"trial {int(trial.trial_id) + 1}/{total} {shown} in {seconds:.1f}s{where} | best {best_text}{left}",
               flush=True)
 
     return report
@@ -121,7 +122,7 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
            max_consecutive_failures=3, early_stopping_patience=None, tune_training=True,
            directory="zoo_search", tracking_uri=None, experiment="keras-zoo", tracking=True,
            register_model=None, fingerprint=None, verbose=False, progress=True, retrain=True,
-           hypermodel=None):
+           hypermodel=None, serve=None, worker=None):
     """Search the catalog for the best configuration on `data` (a `zoo.data.Dataset`).
 
     Every check runs before anything is written. Running the same search again with the same
@@ -130,6 +131,12 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
 
     `hypermodel` replaces the one built from `families` and `params` (a `ZooHyperModel`
     subclass, e.g. with its own `fit`).
+
+    Distributed search (`tuning.distributed`): on the chief, `serve(tuner, ...)` replaces
+    `tuner.search` and serves the oracle to the workers until every trial has ended; everything
+    else (parent run, state file, resume, retraining the best) is as in one process. On a worker,
+    `worker` (a `WorkerLink` that has joined the chief) runs the trials the chief hands out, logging
+    them under the chief's parent run; it returns None.
 
     Returns:
         SearchResult with the retrained best model, its hyperparameters, the trials table and
@@ -174,6 +181,32 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
     uri = tracking_module.resolve_uri(tracking_uri) if tracking else None
     if tracking:
         tracking_module.check_reachable(uri)
+    import keras_tuner as kt
+
+    def make_oracle():
+        return oracles.make_oracle(algorithm, objective=kt.Objective(objective, objective_direction(objective)),
+                                   max_trials=max_trials, max_epochs=max_epochs, seed=seed,
+                                   time_budget=time_budget,
+                                   max_consecutive_failures=max_consecutive_failures)
+
+    def make_tuner(oracle, tracker, parent_id, overwrite, progress_report):
+        return ZooTuner(
+            oracle=oracle, hypermodel=hypermodel, directory=directory, project_name="trials",
+            tracker=tracker, parent_run_id=parent_id, algorithm=algorithm, max_epochs=max_epochs,
+            cv_folds=cv_folds, seed=seed, early_stopping_patience=early_stopping_patience,
+            fit_verbose=2 if verbose else 0, overwrite=overwrite, progress=progress_report)
+
+    fit_args = (data.X_train, data.y_train)
+    fit_kwargs = {"validation_data": (data.X_val, data.y_val) if len(data.X_val) else None,
+                  "verbose": 0}  # our own progress line per trial replaces Keras Tuner's
+    if worker is not None:  # the chief owns the parent run, the state file and the oracle
+        tracker = tracking_module.Tracker(uri, experiment) if tracking else None
+        worker.run(lambda: make_tuner(make_oracle(), tracker, worker.parent_run_id, True, None),
+                   fit_args, fit_kwargs)
+        if tracker:
+            tracker.flush()
+        return None
+
     state_path = os.path.join(directory, STATE_FILE)
     state = None
     if os.path.isfile(state_path):
@@ -187,12 +220,7 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
 
     # === search ===
     os.makedirs(directory, exist_ok=True)
-    import keras_tuner as kt
-
-    oracle = oracles.make_oracle(algorithm, objective=kt.Objective(objective, objective_direction(objective)),
-                                 max_trials=max_trials, max_epochs=max_epochs, seed=seed,
-                                 time_budget=time_budget,
-                                 max_consecutive_failures=max_consecutive_failures)
+    oracle = make_oracle()
     tracker = parent_id = None
     if tracking:
         tracker = tracking_module.Tracker(uri, experiment)
@@ -213,17 +241,15 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
                    "experiment": experiment}, handle)
     os.replace(state_path + ".tmp", state_path)
 
-    tuner = ZooTuner(
-        oracle=oracle, hypermodel=hypermodel, directory=directory, project_name="trials",
-        tracker=tracker, parent_run_id=parent_id, algorithm=algorithm, max_epochs=max_epochs,
-        cv_folds=cv_folds, seed=seed, early_stopping_patience=early_stopping_patience,
-        fit_verbose=2 if verbose else 0, overwrite=state is None,
-        progress=_progress_printer(max_trials, objective, time_budget, verbose) if progress else None)
+    tuner = make_tuner(oracle, tracker, parent_id, state is None,
+                       _progress_printer(max_trials, objective, time_budget, verbose) if progress else None)
     started = time.monotonic()
     try:
-        tuner.search(data.X_train, data.y_train,
-                     validation_data=(data.X_val, data.y_val) if len(data.X_val) else None,
-                     verbose=0)  # our own progress line per trial replaces Keras Tuner's
+        if serve is not None:
+            serve(tuner, tracker=tracker, parent_run_id=parent_id, tracking_uri=uri,
+                  experiment=experiment, progress=tuner.progress)
+        else:
+            tuner.search(*fit_args, **fit_kwargs)
     except RuntimeError as error:
         if "consecutive failures" not in str(error):
             raise
@@ -321,8 +347,12 @@ def _requirements():
     return pins
 
 
-def run_search(config, out_dir, *, verbose=False, retrain=True):
-    """Load the data of a `RunConfig` and search as it says; returns `(SearchResult, Dataset)`."""
+def run_search(config, out_dir, *, verbose=False, retrain=True, serve=None, worker=None,
+               directory=None):
+    """Load the data of a `RunConfig` and search as it says; returns `(SearchResult, Dataset)`.
+
+    `serve` and `worker` are `search`'s, for the distributed roles; `directory` replaces
+    `<out_dir>/search` (a worker's scratch folder)."""
     from zoo.data import load_dataset
 
     data_config = config.data
@@ -340,8 +370,11 @@ def run_search(config, out_dir, *, verbose=False, retrain=True):
         cv_folds=search_config.cv_folds, batch_sizes=search_config.batch_sizes,
         max_consecutive_failures=search_config.max_consecutive_failures,
         early_stopping_patience=search_config.early_stopping_patience,
-        tune_training=search_config.tune_training, directory=os.path.join(out_dir, "search"),
-        tracking_uri=tracking.uri, experiment=tracking.experiment, tracking=tracking.enabled,
+        tune_training=search_config.tune_training,
+        directory=directory or os.path.join(out_dir, "search"),
+        tracking_uri=worker.tracking_uri if worker else tracking.uri,
+        experiment=worker.experiment if worker else tracking.experiment,
+        tracking=bool(worker.tracking_uri) if worker else tracking.enabled,
         register_model=tracking.register_model, fingerprint=config.fingerprint(),
-        verbose=verbose, retrain=retrain)
+        verbose=verbose, retrain=retrain, serve=serve, worker=worker)
     return result, data

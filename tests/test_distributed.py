@@ -1,0 +1,205 @@
+"""Distributed search with real processes on loopback: a real `mlflow server` (started with
+`zoo tracking-server`), a chief and workers as `zoo tune` subprocesses; every wait is bounded."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from tuning.tracking import PARENT_TAG, TRIAL_TAG
+
+MAX_TRIALS = 4
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def zoo(*args, cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+    return subprocess.Popen([sys.executable, "-m", "zoo", *map(str, args)], cwd=cwd, stdout=stdout,
+                            stderr=stderr, text=True)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie not yet reaped by its parent is gone too
+        return stat.read().split(") ")[-1].startswith("Z")
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    log = open(folder / "server.log", "w")
+    server = zoo("tracking-server", "--port", port, "--backend-store", f"sqlite:///{folder}/mlflow.db",
+                 "--artifacts", folder / "artifacts", cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+
+    def healthy():
+        assert server.poll() is None, (folder / "server.log").read_text()[-2000:]
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_for(healthy, 120, "the tracking server")
+    yield uri
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(30) == 0
+    log.close()
+
+
+def write_config(folder, uri, experiment, **search):
+    config = {"data": {"source": "iris"}, "model": {"name": "mlp", "params": {"hidden_units": [8]}},
+              "search": {"algorithm": "random", "max_trials": MAX_TRIALS, "max_epochs": 2, "seed": 0,
+                         "tune_training": False, **search},
+              "tracking": {"uri": uri, "experiment": experiment}}
+    path = folder / f"{experiment}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def trial_runs(uri, out):
+    parent = json.loads((out / "search" / "zoo_search.json").read_text())["parent_run_id"]
+    client = MlflowClient(uri)
+    experiment = client.get_run(parent).info.experiment_id
+    return client, parent, client.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent}'")
+
+
+def check_every_trial_once(uri, out):
+    client, parent, runs = trial_runs(uri, out)
+    assert sorted(run.data.tags[TRIAL_TAG] for run in runs) == [str(i) for i in range(MAX_TRIALS)]
+    assert all(run.info.status == "FINISHED" for run in runs)
+    assert client.get_run(parent).info.status == "FINISHED"
+    others = client.search_runs([client.get_run(parent).info.experiment_id], "tags.`zoo.kind` = 'search'")
+    assert [run.info.run_id for run in others] == [parent]  # one parent run, the chief's
+    return runs
+
+
+def one_error_line(process, timeout=60):
+    _, stderr = process.communicate(timeout=timeout)
+    assert process.returncode == 2, stderr[-2000:]
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-2000:]
+    return lines[0]
+
+
+def test_chief_and_two_workers_split_the_trials_and_refuse_bad_workers(tmp_path, tracking_server):
+    config = write_config(tmp_path, tracking_server, "roles")
+    address = f"127.0.0.1:{free_port()}"
+    out = tmp_path / "out"
+    chief_log = tmp_path / "chief.log"
+    with open(chief_log, "w") as log:
+        chief = zoo("tune", config, "--out", out, "--role", "chief", "--bind", address, cwd=tmp_path,
+                    stdout=log)
+    workers = [zoo("tune", config, "--role", "worker", "--chief", address, "--worker-id", worker_id,
+                   cwd=tmp_path) for worker_id in ("w0", "w1")]
+    try:
+        wait_for(lambda: "worker w0 joined" in chief_log.read_text() or chief.poll() is not None,
+                 120, "w0 to join")
+        duplicate = zoo("tune", config, "--role", "worker", "--chief", address, "--worker-id", "w0",
+                        cwd=tmp_path)
+        assert "already in use by a live worker" in one_error_line(duplicate)
+        other = write_config(tmp_path, tracking_server, "roles-other", max_epochs=3)
+        mismatch = zoo("tune", other, "--role", "worker", "--chief", address, "--worker-id", "w9",
+                       cwd=tmp_path)
+        assert "runs a different configuration" in one_error_line(mismatch)
+
+        _, chief_err = chief.communicate(timeout=240)
+        assert chief.returncode == 0, chief_err[-3000:]
+        for worker in workers:
+            _, err = worker.communicate(timeout=60)
+            assert worker.returncode == 0, err[-3000:]
+    finally:
+        for process in [chief, *workers]:
+            if process.poll() is None:
+                process.kill()
+    runs = check_every_trial_once(tracking_server, out)
+    assert {run.data.tags["zoo.worker"] for run in runs} == {"w0", "w1"}  # both did trials
+    assert (out / "best_model.keras").exists()
+    assert all(gone(p.pid) for p in [chief, *workers])
+
+
+def test_a_worker_killed_mid_trial_does_not_stop_the_search(tmp_path, tracking_server):
+    config = write_config(tmp_path, tracking_server, "kill")
+    out = tmp_path / "out"
+    log_path = tmp_path / "chief.log"
+    with open(log_path, "w") as log:
+        chief = zoo("tune", config, "--out", out, "--workers", 2, cwd=tmp_path, stdout=log)
+    try:
+        text = wait_for(lambda: "started worker w1" in log_path.read_text() and log_path.read_text(),
+                        60, "the workers to start")
+        pids = {line.split()[2]: int(line.split("pid ")[1].split(",")[0])
+                for line in text.splitlines() if line.startswith("started worker")}
+
+        def w1_running():
+            if not (out / "search" / "zoo_search.json").exists():
+                return False
+            _, _, runs = trial_runs(tracking_server, out)
+            return any(r.info.status == "RUNNING" and r.data.tags.get("zoo.worker") == "w1" for r in runs)
+
+        wait_for(w1_running, 180, "w1 to run a trial")
+        os.kill(pids["w1"], signal.SIGKILL)
+        _, err = chief.communicate(timeout=240)
+        assert chief.returncode == 0, err[-3000:]
+    finally:
+        if chief.poll() is None:
+            chief.kill()
+    assert "worker w1 lost (its process exited with code -9)" in log_path.read_text()
+    assert "re-queued" in log_path.read_text()
+    check_every_trial_once(tracking_server, out)  # the killed attempt is not counted twice
+    assert all(gone(pid) for pid in [chief.pid, *pids.values()])
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (["--role", "worker", "--chief", "127.0.0.1:{closed}", "--worker-id", "w0", "--chief-timeout", "2"],
+     "error: `--chief` 127.0.0.1:{closed} did not answer within 2 s"),
+    (["--role", "chief", "--bind", "127.0.0.1:{busy}"], "error: `--bind` 127.0.0.1:{busy} cannot be bound"),
+    (["--role", "worker", "--chief", "127.0.0.1:1"], "error: `--role worker` needs `--worker-id`"),
+    (["--role", "worker", "--chief", "127.0.0.1:1", "--worker-id", "chief-1"], "error: `--worker-id` must be"),
+    (["--workers", "2", "--role", "chief"], "error: `--workers` starts its own chief"),
+    (["--bind", "127.0.0.1:1"], "error: `--bind` applies to `--role chief` only"),
+    (["--role", "chief", "--bind", "nowhere"], "error: `--bind` must be HOST:PORT"),
+])
+def test_bad_distributed_input_is_one_error_line_and_exit_2(tmp_path, arguments, message):
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/mlflow.db", "bad")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        ports = {"closed": free_port(), "busy": busy.getsockname()[1]}
+        process = zoo("tune", config, "--out", tmp_path / "out",
+                      *[a.format(**ports) for a in arguments], cwd=tmp_path)
+        assert one_error_line(process).startswith(message.format(**ports))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_tracking_server_refuses_a_port_in_use(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        process = zoo("tracking-server", "--port", busy.getsockname()[1], cwd=tmp_path)
+        assert "cannot be used" in one_error_line(process)
