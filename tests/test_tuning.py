@@ -30,17 +30,23 @@ def uri_of(tmp_path):
     return f"sqlite:///{tmp_path}/mlflow.db"
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One real sqlite store for the module: creating its tables costs seconds per store."""
+    return uri_of(tmp_path_factory.mktemp("store"))
+
+
 def trial_runs(uri, parent_id):
     client = MlflowClient(uri)
     experiment = client.get_run(parent_id).info.experiment_id
     return client, client.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent_id}'")
 
 
-def test_n_trials_leave_n_nested_runs_with_params_and_epoch_histories(tmp_path, iris):
+def test_n_trials_leave_n_nested_runs_with_params_and_epoch_histories(tmp_path, iris, store):
     result = search(iris, families=["mlp"], max_trials=3, max_epochs=3, seed=1,
-                    directory=str(tmp_path / "search"), tracking_uri=uri_of(tmp_path),
+                    directory=str(tmp_path / "search"), tracking_uri=store,
                     progress=False)
-    client, runs = trial_runs(uri_of(tmp_path), result.run_id)
+    client, runs = trial_runs(store, result.run_id)
     assert len(runs) == 3
     assert client.get_run(result.run_id).info.status == "FINISHED"
     trials = {row.trial_id: row for row in result.trials.itertuples()}
@@ -79,12 +85,12 @@ class PoisonedHyperModel(ZooHyperModel):
         return super().fit(hp, model, x, y, **kwargs)
 
 
-def run_tuner(tmp_path, data, hypermodel, max_trials, max_failures=3):
+def run_tuner(tmp_path, uri, hypermodel, max_trials, max_failures=3):
     from tuning.oracles import make_oracle
     from tuning.tracking import Tracker
     from tuning.tuner import ZooTuner
 
-    tracker = Tracker(uri_of(tmp_path), "failures")
+    tracker = Tracker(uri, "failures")
     parent = tracker.start_parent(name="search", params={}, tags={})
     oracle = make_oracle("random", objective=kt.Objective("val_accuracy", "max"),
                          max_trials=max_trials, max_epochs=2, seed=0,
@@ -95,14 +101,14 @@ def run_tuner(tmp_path, data, hypermodel, max_trials, max_failures=3):
     return tuner, tracker, parent
 
 
-def test_a_nan_trial_is_failed_in_keras_tuner_and_mlflow_and_the_search_goes_on(tmp_path, iris):
+def test_a_nan_trial_is_failed_in_keras_tuner_and_mlflow_and_the_search_goes_on(tmp_path, iris, store):
     hypermodel = PoisonedHyperModel(["mlp"], input_shape=(4,), num_outputs=3, task="multiclass",
                                     poisoned={2})
-    tuner, tracker, parent = run_tuner(tmp_path, iris, hypermodel, max_trials=3)
+    tuner, tracker, parent = run_tuner(tmp_path, store, hypermodel, max_trials=3)
     tuner.search(iris.X_train, iris.y_train, validation_data=(iris.X_val, iris.y_val), verbose=0)
     statuses = [tuner.oracle.trials[t].status for t in sorted(tuner.oracle.trials)]
     assert statuses == ["COMPLETED", "FAILED", "COMPLETED"]
-    client, runs = trial_runs(uri_of(tmp_path), parent)
+    client, runs = trial_runs(store, parent)
     by_trial = {run.data.tags[TRIAL_TAG]: run for run in runs}
     assert by_trial["1"].info.status == "FAILED"
     assert "NaN" in by_trial["1"].data.tags["zoo.failure_reason"]
@@ -119,11 +125,11 @@ def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, iri
     assert hypermodel.calls == 2
 
 
-def test_cross_validation_scores_are_the_mean_over_folds(tmp_path, iris):
+def test_cross_validation_scores_are_the_mean_over_folds(tmp_path, iris, store):
     result = search(iris, families=["mlp"], max_trials=1, max_epochs=2, cv_folds=3,
-                    directory=str(tmp_path / "search"), tracking_uri=uri_of(tmp_path),
+                    directory=str(tmp_path / "search"), tracking_uri=store,
                     progress=False, retrain=False)
-    client, runs = trial_runs(uri_of(tmp_path), result.run_id)
+    client, runs = trial_runs(store, result.run_id)
     run = runs[0]
     folds = [max(p.value for p in client.get_metric_history(run.info.run_id, f"fold{i}_val_accuracy"))
              for i in range(3)]

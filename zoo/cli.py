@@ -2,10 +2,13 @@
 commands live in their packages' `cli` modules, which import their heavy parts when run."""
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
+import re
 import sys
+import threading
 
 from zoo.errors import JobFailed, ZooError
 
@@ -183,6 +186,42 @@ def build_parser():
     return parser
 
 
+# TensorFlow's C++ runtime logs in glog format on stderr at import and first device query
+# ("oneDNN custom operations are on", "Could not find cuda drivers"); TF_CPP_MIN_LOG_LEVEL does
+# not silence all of them in TF 2.21. They would break the one-`error:`-line promise.
+_RUNTIME_LOG = re.compile(rb"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] |WARNING: All log messages before absl)")
+
+
+@contextlib.contextmanager
+def _runtime_logs_filtered():
+    """Pass stderr through a pipe that drops TensorFlow's runtime log lines, line by line."""
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded use)
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not _RUNTIME_LOG.match(line):
+                    os.write(original, line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(original, 2)  # closes the pipe's last writer, so the pump drains and ends
+        thread.join(timeout=5)
+        os.close(original)
+
+
 def main(argv=None):
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 internal failure)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep stderr for our own messages
@@ -192,7 +231,10 @@ def main(argv=None):
         if args.command is None:
             parser.print_help()
             return 2
-        return int(args.handler(args) or 0)
+        if getattr(args, "verbose", False):
+            return int(args.handler(args) or 0)
+        with _runtime_logs_filtered():
+            return int(args.handler(args) or 0)
     except (_UsageError, ZooError) as error:
         message = " ".join(str(error).split())
         print(f"error: {message}", file=sys.stderr)
