@@ -108,7 +108,8 @@ class Chief:
         host, port = bind
         self.fingerprint = fingerprint
         self.worker_timeout = float(worker_timeout)
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(8, 2 * local_workers + 4)),
+        # threads, not processes: an IDLE answer holds one for a second, heartbeats must not queue
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(32, 2 * local_workers + 4)),
                                   options=[("grpc.so_reuseport", 0)])
         try:
             self.port = self.server.add_insecure_port(f"{host}:{port}")
@@ -321,7 +322,7 @@ class Chief:
                     process.wait(max(0.0, deadline - time.monotonic()))
 
     def trial_started(self, trial_id, worker_id):
-        self.started.setdefault(trial_id, (time.monotonic(), worker_id))
+        self.started[trial_id] = (time.monotonic(), worker_id)
 
     def trial_ended(self, trial):
         begun, worker_id = self.started.pop(trial.trial_id, (time.monotonic(), None))
