@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zoo.errors import InvalidParameterError, suggest
 
@@ -27,20 +27,65 @@ class DataConfig(_Section):
     scale: Literal["auto", "standard", "minmax", "none"] = "auto"
 
 
+TRANSFER_FAMILY = "transfer"
+
+
 class ModelConfig(_Section):
     name: Optional[str] = None
     families: Optional[list[str]] = Field(None, min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    # transfer learning: a saved .keras model cut at `transfer_layer` (default its penultimate
+    # layer) with a new head; its base frozen, then its top `fine_tune_layers` fine-tuned
+    transfer_from: Optional[str] = Field(None, min_length=1)
+    transfer_layer: Optional[str] = Field(None, min_length=1)
+    freeze: bool = True
+    fine_tune_layers: int = Field(0, ge=0)
+    # 'balanced' or {class: weight}, computed from the training split only
+    class_weight: Optional[Any] = None
+
+    @field_validator("class_weight")
+    @classmethod
+    def _class_weight_form(cls, value):
+        from zoo.class_weights import check_class_weight
+
+        try:
+            return check_class_weight(value)
+        except (ValueError, TypeError):
+            raise ValueError("must be 'balanced' or a mapping of class to a weight > 0") from None
 
     @model_validator(mode="after")
     def _one_of_name_or_families(self):
+        if self.transfer_from is not None:
+            if self.name is not None or self.families is not None:
+                raise ValueError("give `transfer_from` (a saved model with a new head) or `name`/"
+                                 "`families` (catalog models), not both")
+            return self
         if (self.name is None) == (self.families is None):
             raise ValueError("give exactly one of `name` (one model) or `families` (architecture search)")
+        if self.transfer_layer is not None or self.fine_tune_layers or not self.freeze:
+            raise ValueError("`transfer_layer`, `freeze` and `fine_tune_layers` apply only with `transfer_from`")
+        return self
+
+    @model_validator(mode="after")
+    def _fine_tune_needs_freeze(self):
+        if self.fine_tune_layers and not self.freeze:
+            raise ValueError("`fine_tune_layers` needs `freeze: true` (with `freeze: false` the whole "
+                             "base trains from the start)")
         return self
 
     @property
     def family_names(self):
+        if self.transfer_from is not None:
+            return [TRANSFER_FAMILY]
         return list(self.families) if self.families else [self.name]
+
+    @property
+    def transfer(self):
+        """The transfer settings as `ZooHyperModel(transfer=...)` takes them, or None."""
+        if self.transfer_from is None:
+            return None
+        return {"source": self.transfer_from, "layer": self.transfer_layer, "freeze": self.freeze,
+                "fine_tune_layers": self.fine_tune_layers}
 
 
 class SearchConfig(_Section):

@@ -2,6 +2,7 @@
 every model saves to `.keras` and loads with `safe_mode=True` and no `custom_objects`."""
 
 from zoo.layers.attention import MultiHeadSelfAttention, ScaledDotProductAttention
+from zoo.layers.distiller import Distiller
 from zoo.layers.generative import (
     Autoencoder,
     GenerativeAdversarialNetwork,
@@ -21,6 +22,7 @@ from zoo.layers.siamese import ContrastiveLoss, SiameseNetwork, TripletLoss
 __all__ = [
     "Autoencoder",
     "ContrastiveLoss",
+    "Distiller",
     "GenerativeAdversarialNetwork",
     "GraphConv",
     "L2Normalize",
