@@ -17,6 +17,7 @@ COMMANDS = {
     "tune": ("tuning.cli", "run the hyperparameter search a config describes"),
     "evaluate": ("evaluation.cli", "evaluate a saved model on a dataset and write a report"),
     "export": ("export.cli", "export a Keras model to SavedModel/TFLite/ONNX and verify each"),
+    "lr-find": ("tuning.lr_find", "learning-rate range test: loss vs LR plot and a suggested LR"),
     "tracking-server": ("tuning.server", "start an MLflow tracking server (loopback by default)"),
 }
 
