@@ -203,8 +203,6 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
         tracker = tracking_module.Tracker(uri, experiment) if tracking else None
         worker.run(lambda: make_tuner(make_oracle(), tracker, worker.parent_run_id, True, None),
                    fit_args, fit_kwargs)
-        if tracker:
-            tracker.flush()
         return None
 
     state_path = os.path.join(directory, STATE_FILE)
@@ -276,15 +274,18 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
         model = hypermodel.build(best.hyperparameters)
-        epochs = best_values.get("tuner/epochs", max_epochs)
+        # the full epoch budget (Hyperband's best trial may have had a short bracket), keeping
+        # the weights of the best validation epoch
         callbacks = []
-        if early_stopping_patience and len(data.X_val):
+        if len(data.X_val):
+            monitor = objective if objective.startswith("val_") else f"val_{objective}"
             callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=objective, mode=objective_direction(objective),
-                patience=early_stopping_patience, restore_best_weights=True))
+                monitor=monitor, mode=objective_direction(objective),
+                patience=early_stopping_patience or max_epochs, restore_best_weights=True))
         history = hypermodel.fit(best.hyperparameters, model, data.X_train, data.y_train,
                                  validation_data=(data.X_val, data.y_val) if len(data.X_val) else None,
-                                 epochs=epochs, callbacks=callbacks, verbose=2 if verbose else 0)
+                                 epochs=max_epochs, callbacks=callbacks,
+                                 verbose=2 if verbose else 0)
     result = SearchResult(best_model=model, best_hyperparameters=best_values, best_score=best.score,
                           objective=objective, trials=trials, run_id=parent_id, tracking_uri=uri,
                           directory=directory, history=history,
@@ -315,8 +316,7 @@ def _log_search_artifacts(tracker, result, data, register_model, search_seconds,
     tracker.log_metrics(parent, {"best_score": result.best_score, "search_seconds": search_seconds,
                                  "fit_seconds": fit_seconds,
                                  "trials_completed": int((result.trials["status"] == "COMPLETED").sum()),
-                                 "trials_failed": int((result.trials["status"] != "COMPLETED").sum())},
-                        synchronous=True)
+                                 "trials_failed": int((result.trials["status"] != "COMPLETED").sum())})
     tracker.client.set_tag(parent, "zoo.best_family", result.family)
     if result.best_model is not None:
         from mlflow.models import infer_signature

@@ -50,7 +50,12 @@ def check_reachable(uri):
 
 
 class Tracker:
-    """One parent run per search, one nested run per trial; metrics logged asynchronously."""
+    """One parent run per search, one nested run per trial; each epoch's metrics in one batch.
+
+    Batches are synchronous on purpose: MLflow's asynchronous queue is shut down (a thread join
+    of up to a second) by every `set_terminated`, which costs more per trial than the few
+    milliseconds of one synchronous batch per epoch.
+    """
 
     def __init__(self, uri, experiment):
         from mlflow import MlflowClient
@@ -60,7 +65,6 @@ class Tracker:
         existing = self.client.get_experiment_by_name(experiment)
         self.experiment_id = (existing.experiment_id if existing
                               else self.client.create_experiment(experiment))
-        self._pending = []
 
     # --- parent -------------------------------------------------------------------------------
     def start_parent(self, *, name, params, tags, run_id=None):
@@ -105,27 +109,18 @@ class Tracker:
         for start in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[start:start + 100])
 
-    def log_metrics(self, run_id, metrics, step=None, synchronous=False):
-        """Log a dict of metrics; asynchronous by default (waited for in `flush`)."""
+    def log_metrics(self, run_id, metrics, step=None):
+        """Log a dict of metrics as one batch (None values are skipped)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items() if v is not None]
-        if not items:
-            return
-        operation = self.client.log_batch(run_id, metrics=items, synchronous=synchronous)
-        if operation is not None:
-            self._pending.append(operation)
-
-    def flush(self):
-        pending, self._pending = self._pending, []
-        for operation in pending:
-            operation.wait()
+        if items:
+            self.client.log_batch(run_id, metrics=items, synchronous=True)
 
     def end_trial(self, run_id, *, status, metrics=None, reason=None):
-        self.flush()
         if metrics:
-            self.log_metrics(run_id, metrics, synchronous=True)
+            self.log_metrics(run_id, metrics)
         if reason:
             self.client.set_tag(run_id, "zoo.failure_reason", reason[:5000])
         self.client.set_terminated(run_id, status=status)
@@ -135,7 +130,7 @@ class Tracker:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Keras callback logging each epoch's metrics to a trial's run (asynchronously)."""
+    """Keras callback logging each epoch's metrics to a trial's run, one batch per epoch."""
 
     def __init__(self, tracker, run_id, prefix=""):
         super().__init__()
