@@ -110,6 +110,10 @@ def transfer_model(source, *, num_outputs, task, layer=None, head_units=(), drop
     num_outputs = _check_num_outputs("transfer_model", task, num_outputs)
     if not isinstance(source, keras.Model):
         source = load_source(source)
+    else:  # the new model must not share (and fine-tune) the caller's layers
+        weights = source.get_weights()
+        source = keras.models.clone_model(source)
+        source.set_weights(weights)
     base = cut(source, layer)
     base.trainable = not options["freeze"]
     inputs = keras.Input(shape=tuple(source.inputs[0].shape[1:]), name="inputs")
