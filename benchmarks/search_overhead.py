@@ -1,0 +1,178 @@
+"""Figures 1 and 2: what tracking and our tuner cost per search, on the same alternating runs.
+
+Three variants of one seeded random search (catalog MLP on digits, fixed trials and epochs) run
+in rotating order in this process: plain Keras Tuner `RandomSearch` over the same hypermodel
+with no tracking (the baseline), ours through `tuning.search` with MLflow tracking, and ours with
+`tracking=False`. Figure 1 is median(ours tracked) / median(plain KT). Figure 2 is the share of
+our search's wall time spent outside `fit` (model build, oracle, MLflow runs, state files).
+
+    python benchmarks/search_overhead.py [--quick] [--json PATH] [--profile PATH]
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import _common  # noqa: F401  (sets sys.path and quiet TF logging)
+from _common import Stopwatch, figure, median
+
+COMMAND = "python benchmarks/search_overhead.py"
+
+
+def sizes(quick):
+    if quick:
+        return {"trials": 1, "epochs": 1, "rounds": 1, "warm_up": False}
+    return {"trials": 6, "epochs": 3, "rounds": 3, "warm_up": True}
+
+
+def load():
+    from zoo.data import load_dataset
+
+    return load_dataset("digits", seed=0)
+
+
+def make_hypermodel(data, timed=None):
+    """The catalog MLP's hypermodel; with `timed` (a list), each fit's seconds are appended."""
+    from tuning.hypermodel import ZooHyperModel
+
+    class Timed(ZooHyperModel):
+        def fit(self, hp, model, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return super().fit(hp, model, *args, **kwargs)
+            finally:
+                if timed is not None:
+                    timed.append(time.perf_counter() - started)
+
+    return Timed(["mlp"], input_shape=data.input_shape, num_outputs=data.num_outputs, task=data.task)
+
+
+def plain_keras_tuner(data, trials, epochs, directory, seed=0):
+    """The baseline: Keras Tuner's own RandomSearch, no tracking, same hypermodel and seed."""
+    import keras
+    import keras_tuner as kt
+
+    keras.utils.set_random_seed(seed)
+    fits = []
+    tuner = kt.RandomSearch(make_hypermodel(data, fits), objective="val_accuracy",
+                            max_trials=trials, seed=seed, directory=directory, project_name="kt",
+                            overwrite=True)
+    with Stopwatch() as watch:
+        tuner.search(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val),
+                     epochs=epochs, verbose=0)
+    completed = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    return {"wall": watch.wall, "cpu": watch.cpu, "fit": sum(fits), "trials": completed}
+
+
+def ours(data, trials, epochs, directory, tracking_uri, seed=0):
+    """`tuning.search` as a user calls it; `tracking_uri=None` turns tracking off."""
+    from tuning import search
+
+    fits = []
+    with Stopwatch() as watch:
+        result = search(data, families=["mlp"], algorithm="random", max_trials=trials,
+                        max_epochs=epochs, seed=seed, directory=directory,
+                        tracking=tracking_uri is not None, tracking_uri=tracking_uri,
+                        experiment="bench-overhead", progress=False, retrain=False,
+                        hypermodel=make_hypermodel(data, fits))
+    completed = int((result.trials["status"] == "COMPLETED").sum())
+    return {"wall": watch.wall, "cpu": watch.cpu, "fit": sum(fits), "trials": completed,
+            "run_id": result.run_id}
+
+
+def run(quick=False, profile_path=None):
+    size = sizes(quick)
+    data = load()
+    work = tempfile.mkdtemp(prefix="bench-overhead-")
+    uri = f"sqlite:///{os.path.join(work, 'mlflow.db')}"
+    variants = {
+        "plain_kt": lambda d: plain_keras_tuner(data, size["trials"], size["epochs"], d),
+        "ours_tracked": lambda d: ours(data, size["trials"], size["epochs"], d, uri),
+        "ours_untracked": lambda d: ours(data, size["trials"], size["epochs"], d, None),
+    }
+    try:
+        # warm-up: imports, the MLflow store's schema, TensorFlow's first graphs; not counted
+        for name in (variants if size["warm_up"] else ()):  # one tiny search each
+            if name == "plain_kt":
+                plain_keras_tuner(data, 1, 1, os.path.join(work, f"warm-{name}"))
+            else:
+                ours(data, 1, 1, os.path.join(work, f"warm-{name}"), uri if name == "ours_tracked" else None)
+        samples = {name: [] for name in variants}
+        order = list(variants)
+        for round_index in range(size["rounds"]):
+            rotated = order[round_index % len(order):] + order[:round_index % len(order)]
+            for name in rotated:
+                samples[name].append(variants[name](os.path.join(work, f"r{round_index}-{name}")))
+        if profile_path:
+            profile_ours(data, size, os.path.join(work, "profiled"), uri, profile_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return records(samples, size)
+
+
+def records(samples, size):
+    wall = {name: median([s["wall"] for s in runs]) for name, runs in samples.items()}
+    cpu = {name: median([s["cpu"] for s in runs]) for name, runs in samples.items()}
+    ratio = wall["ours_tracked"] / wall["plain_kt"]
+    paired = [o["wall"] / k["wall"] for o, k in zip(samples["ours_tracked"], samples["plain_kt"])]
+    table1 = [["variant", "median wall s", "median CPU s", "runs"]]
+    for name in samples:
+        table1.append([name, f"{wall[name]:.2f}", f"{cpu[name]:.2f}", str(len(samples[name]))])
+    setup = f"{size['trials']} trials x {size['epochs']} epochs, catalog MLP on digits, random search, seed 0"
+    fig1 = figure(
+        1, "Tracking overhead: tuning.search with MLflow vs plain Keras Tuner", metric="wall ratio",
+        value=round(ratio, 3), target="<= 1.02", passed=ratio <= 1.02, table=table1,
+        details={"setup": setup, "wall": wall, "cpu": cpu, "paired_ratios": paired,
+                 "tracked_over_untracked": wall["ours_tracked"] / wall["ours_untracked"],
+                 "cpu_ratio": cpu["ours_tracked"] / cpu["plain_kt"], "samples": samples},
+        notes=[setup,
+               f"CPU-time ratio {cpu['ours_tracked'] / cpu['plain_kt']:.3f}; tracked/untracked "
+               f"wall {wall['ours_tracked'] / wall['ours_untracked']:.3f}",
+               "plain KT saves each trial's best weights (SaveBestEpoch); ours keeps none and "
+               "retrains the best, so the baseline does some work ours does not"],
+        command=COMMAND)
+    table2 = [["variant", "search wall s", "inside fit s", "outside fit s", "share", "per trial ms"]]
+    shares = {}
+    for name, runs in samples.items():
+        outside = [s["wall"] - s["fit"] for s in runs]
+        share = median([(s["wall"] - s["fit"]) / s["wall"] for s in runs])
+        per_trial = median([(s["wall"] - s["fit"]) / max(1, s["trials"]) * 1000 for s in runs])
+        shares[name] = {"share": share, "per_trial_ms": per_trial}
+        table2.append([name, f"{wall[name]:.2f}", f"{median([s['fit'] for s in runs]):.2f}",
+                       f"{median(outside):.2f}", f"{share:.1%}", f"{per_trial:.0f}"])
+    share = shares["ours_tracked"]["share"]
+    fig2 = figure(
+        2, "Per-trial fixed overhead: search wall time outside fit, as a share", metric="share",
+        value=round(share, 4), unit="", target="<= 3%", passed=share <= 0.03, table=table2,
+        details={"setup": setup, "shares": shares},
+        notes=[setup, "outside fit = model build, clear_session, oracle, trial/state files, "
+                      "MLflow run create/params/end, the parent run's artifacts"],
+        command=COMMAND)
+    return [fig1, fig2]
+
+
+def profile_ours(data, size, directory, uri, path):
+    """cProfile of one tracked search, sorted by cumulative time, written to `path`."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    ours(data, size["trials"], size["epochs"], directory, uri)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
+    with open(path, "w") as handle:
+        handle.write(out.getvalue())
+
+
+if __name__ == "__main__":
+    profile = None
+    if "--profile" in sys.argv:
+        index = sys.argv.index("--profile")
+        profile = sys.argv[index + 1]
+        del sys.argv[index:index + 2]
+    _common.run_script(lambda quick: run(quick, profile))
