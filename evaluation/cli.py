@@ -4,7 +4,6 @@ Importing this module imports nothing heavy; Keras, TensorFlow and scikit-learn 
 """
 
 import os
-import sys
 
 from zoo.errors import InvalidParameterError
 
@@ -30,43 +29,11 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
-def import_keras_quietly():
-    """Import Keras (so TensorFlow) with stderr closed at the file-descriptor level meanwhile.
-
-    TensorFlow's C++ runtime writes absl INFO lines at import ("oneDNN custom operations are
-    on", "Could not find cuda drivers") that TF_CPP_MIN_LOG_LEVEL does not silence in TF 2.21;
-    they would break the CLI's promise of a single `error:` line on stderr. Python exceptions
-    still propagate normally.
-    """
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    return keras
-
-
 def load_model(path):
     """A `.keras` file loaded with `safe_mode=True`; a missing or unreadable file is bad input."""
-    path = str(path)
-    if not os.path.isfile(path):
-        raise InvalidParameterError(f"`model` file does not exist. Received: model={path!r}")
-    if not path.endswith(".keras"):
-        raise InvalidParameterError(f"`model` must be a .keras file. Received: model={path!r}")
-    keras = import_keras_quietly()
+    from zoo.saving import load_keras_model
 
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors... for a bad file
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InvalidParameterError(f"`model` could not be loaded ({first}). Received: model={path!r}") from None
+    return load_keras_model(str(path))
 
 
 def _input_rank(model):

@@ -98,11 +98,13 @@ class Report:
             handle.write(self.to_html())
         return paths
 
-    def log_to_mlflow(self, run_id, *, tracking_uri=None, prefix="test_", artifact_path="report"):
+    def log_to_mlflow(self, run_id, *, tracking_uri=None, prefix="test_", artifact_path="report",
+                      client=None):
         """Log the scalar metrics (named `prefix + name`) and report.json/.html/PNGs on a run.
 
-        Uses `MlflowClient(tracking_uri)`, so with no URI it follows `MLFLOW_TRACKING_URI` or
-        `mlflow.set_tracking_uri`. Undefined (None) metrics are skipped.
+        Uses `client` (anything with `MlflowClient`'s methods), else `MlflowClient(tracking_uri)`,
+        which with no URI follows `MLFLOW_TRACKING_URI` or `mlflow.set_tracking_uri`. Undefined
+        (None) metrics are skipped.
         """
         import tempfile
         import time
@@ -110,7 +112,7 @@ class Report:
         from mlflow.entities import Metric
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(tracking_uri)
+        client = client or MlflowClient(tracking_uri)
         timestamp = int(time.time() * 1000)
         metrics = [Metric(prefix + name, float(value), timestamp, 0)
                    for name, value in self.metrics.items() if value is not None]

@@ -78,16 +78,9 @@ def _check_model_file(path):
 def _load_model(path):
     import keras
 
-    import zoo.layers  # noqa: F401  (registers the catalog's custom layers for safe-mode loading)
+    from zoo.saving import load_keras_model
 
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:  # a corrupt or foreign archive
-        reason = " ".join(str(error).split())[:200]
-        raise InvalidParameterError(
-            f"`model` could not be loaded as a Keras model ({type(error).__name__}: {reason}). "
-            f"Received: model={path!r}"
-        ) from None
+    model = load_keras_model(path)
     if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
         raise InvalidParameterError(
             f"`model` must hold a Functional or Sequential Keras model with known inputs. Received: model={path!r}"

@@ -2,6 +2,7 @@
 then rename it into place and list it in the manifest."""
 
 import datetime
+import glob
 import os
 import shutil
 import tempfile
@@ -135,6 +136,8 @@ def _export_graph(model, out_dir, formats, *, quantize, representative_data, ops
                "labels": labels, "opset": opset, "allow_flex": allow_flex, "int8_io": int8_io,
                "calibration": calibration, "atol": atol, "rtol": rtol,
                "min_agreement": min_agreement, "latency_repeats": latency_repeats}
+    for stale in glob.glob(os.path.join(out_dir, ".export-tmp-*")):  # left by a killed export
+        shutil.rmtree(stale, ignore_errors=True)
     work = tempfile.mkdtemp(prefix=".export-tmp-", dir=out_dir)
     try:
         for name, fmt_name, mode in plan:

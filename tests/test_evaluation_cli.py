@@ -106,12 +106,12 @@ def test_a_file_that_is_not_a_keras_model(tmp_path):
 
     bad = tmp_path / "broken.keras"
     bad.write_bytes(b"not a zip archive")
-    with pytest.raises(InvalidParameterError, match="`model` could not be loaded .*Received: model="):
+    with pytest.raises(InvalidParameterError, match="`model` is not a loadable Keras model .*Received: model="):
         load_model(bad)
     with pytest.raises(InvalidParameterError, match="`model` file does not exist"):
         load_model(tmp_path)  # a folder is not a model file
     (tmp_path / "model.h5").write_bytes(b"")
-    with pytest.raises(InvalidParameterError, match="`model` must be a .keras file"):
+    with pytest.raises(InvalidParameterError, match="`model` must be a Keras model saved as .keras"):
         load_model(tmp_path / "model.h5")
 
 

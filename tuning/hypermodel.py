@@ -4,10 +4,11 @@ import keras_tuner as kt
 import numpy as np
 
 import zoo
+from tuning import space
+from tuning.space import FAMILY_HP
 from zoo import training
 from zoo.errors import InvalidParameterError, unknown_name
 
-FAMILY_HP = "family"
 TRANSFER_FAMILY = "transfer"  # the pseudo-family of a model built from `transfer`
 TRANSFER_PARAMS = ("head_units", "dropout_rate")
 
@@ -46,31 +47,14 @@ class ZooHyperModel(kt.HyperModel):
             self._init_transfer(transfer, input_shape=input_shape, num_outputs=num_outputs, task=task,
                                 params=params, batch_sizes=batch_sizes, tune_training=tune_training)
             return
-        for family in families:
-            zoo.get_spec(family)  # unknown names get the did-you-mean error
-            if task not in zoo.get_spec(family).tasks:
-                raise InvalidParameterError(
-                    f"`model.families` entry '{family}' does not support task '{task}'. "
-                    f"Received: families={families}"
-                )
-        if len(set(families)) != len(families):
-            raise InvalidParameterError(f"`model.families` has duplicates. Received: families={families}")
-        self.families = families
+        self.families = space.check_families(families, input_shape=input_shape,
+                                             num_outputs=num_outputs, task=task, params=params)
         self.input_shape = tuple(input_shape)
         self.num_outputs = num_outputs
         self.task = task
         self.params = dict(params or {})
         self.batch_sizes = list(batch_sizes)
         self.tune_training = tune_training
-        for family in families:  # fixed params are checked once, up front
-            own = {k: v for k, v in self.params.items()
-                   if k in zoo.get_spec(family).constraints or k in training.CONSTRAINTS}
-            zoo._registry.check_build_args(family, input_shape=self.input_shape,
-                                           num_outputs=num_outputs, task=task, **own)
-        known = set(training.CONSTRAINTS).union(*(zoo.get_spec(f).constraints for f in families))
-        for key in self.params:
-            if key not in known:
-                raise unknown_name(f"parameter of `model.params` for {', '.join(families)}", key, known)
 
     @classmethod
     def from_config(cls, config, data):
@@ -128,7 +112,7 @@ class ZooHyperModel(kt.HyperModel):
         known = set(training.CONSTRAINTS) | set(TRANSFER_PARAMS)
         for key in self.params:
             if key not in known:
-                raise unknown_name(f"parameter of `model.params` for transfer", key, known)
+                raise unknown_name("parameter of `model.params` for transfer", key, known)
         transfer_module.transfer_model(source, num_outputs=num_outputs, task=task, layer=transfer["layer"],
                                        **{k: v for k, v in self.params.items() if k in TRANSFER_PARAMS})
         training.check_options({k: v for k, v in self.params.items() if k in training.CONSTRAINTS},
@@ -150,20 +134,7 @@ class ZooHyperModel(kt.HyperModel):
         """Register the hyperparameters and return `(family, create_model kwargs)`."""
         if self.transfer:
             return self._declare_transfer(hp)
-        family = self.families[0]
-        if len(self.families) > 1:
-            family = hp.Choice(FAMILY_HP, self.families, default=self.families[0])
-        spec = zoo.get_spec(family)
-        if len(self.families) > 1:
-            with hp.conditional_scope(FAMILY_HP, [family]):
-                params = spec.space(hp, family)
-        else:
-            params = spec.space(hp, family)
-        if self.tune_training:
-            params.update(training.training_space(hp, fixed=self.params))
-        params.update({k: v for k, v in self.params.items()
-                       if k in spec.constraints or k in training.CONSTRAINTS})
-        return family, params
+        return space.declare(hp, self.families, self.params, self.tune_training)
 
     def declare_hyperparameters(self, hp):
         self.declare(hp)

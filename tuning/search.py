@@ -34,6 +34,7 @@ class SearchResult:
     directory: str = None
     history: object = None  # keras History of the retrained best model
     family: str = None
+    tracker: object = dataclasses.field(default=None, repr=False)  # logs on to the parent run
 
 
 def default_objective(task):
@@ -122,15 +123,15 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
            max_consecutive_failures=3, early_stopping_patience=None, tune_training=True,
            directory="zoo_search", tracking_uri=None, experiment="keras-zoo", tracking=True,
            register_model=None, fingerprint=None, verbose=False, progress=True, retrain=True,
-           hypermodel=None, serve=None, worker=None):
+           hypermodel=None, class_weight=None, transfer=None, serve=None, worker=None):
     """Search the catalog for the best configuration on `data` (a `zoo.data.Dataset`).
 
     Every check runs before anything is written. Running the same search again with the same
     `directory` resumes it: finished trials are kept, the parent MLflow run is reused, runs a
     killed process left RUNNING are closed as KILLED.
 
-    `hypermodel` replaces the one built from `families` and `params` (a `ZooHyperModel`
-    subclass, e.g. with its own `fit`).
+    `hypermodel` replaces the one built from `families`, `params`, `class_weight` and
+    `transfer` (see `ZooHyperModel`): a `ZooHyperModel` subclass, e.g. with its own `fit`.
 
     Distributed search (`tuning.distributed`): on the chief, `serve(tuner, ...)` replaces
     `tuner.search` and serves the oracle to the workers until every trial has ended; everything
@@ -147,20 +148,17 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
         >>> result = search(load_dataset("iris"), families=["mlp"], max_trials=3, max_epochs=5,
         ...                 directory="out/search", tracking_uri="sqlite:///mlflow.db")
     """
-    import keras
+    from tuning import space, tracking as tracking_module
 
-    from tuning import oracles, tracking as tracking_module
-    from tuning.hypermodel import ZooHyperModel
-    from tuning.tuner import ZooTuner, objective_direction
-
-    # === checks: nothing is written until all pass ===
+    # === checks, before TensorFlow is imported: nothing is written until all pass ===
     task = data.task
     families = [families] if isinstance(families, str) else list(families)
-    if hypermodel is None:
-        hypermodel = ZooHyperModel(families, input_shape=data.input_shape,
-                                   num_outputs=data.num_outputs, task=task, params=params,
-                                   batch_sizes=batch_sizes, tune_training=tune_training)
-    families = hypermodel.families
+    if hypermodel is None and transfer is None:
+        families = space.check_families(families, input_shape=data.input_shape,
+                                        num_outputs=data.num_outputs, task=task, params=params)
+    custom = hypermodel is not None or transfer is not None  # spaces known only to Keras Tuner
+    if hypermodel is not None:
+        families = hypermodel.families
     objective = objective or default_objective(task)
     check_objective(objective, task)
     if objective.startswith("val_") and not cv_folds and len(data.X_val) == 0:
@@ -175,12 +173,28 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
 
         raise unknown_name("search.algorithm", algorithm,
                            ("random", "grid", "bayesian", "hyperband", "evolution"))
-    if algorithm == "grid":
-        check_grid(hypermodel)
+    if algorithm == "grid" and not custom:
+        space.check_grid(families, params, tune_training)
     check_writable_dir(directory, "out")
     uri = tracking_module.resolve_uri(tracking_uri) if tracking else None
     if tracking:
         tracking_module.check_reachable(uri)
+
+    import keras
+
+    from tuning import oracles
+    from tuning.hypermodel import ZooHyperModel
+    from tuning.tuner import ZooTuner, objective_direction
+
+    if hypermodel is None:  # checks that need Keras: the transfer source, the class weights
+        hypermodel = ZooHyperModel(families, input_shape=data.input_shape,
+                                   num_outputs=data.num_outputs, task=task, params=params,
+                                   batch_sizes=batch_sizes, tune_training=tune_training,
+                                   class_weight=class_weight, class_names=data.class_names,
+                                   transfer=transfer)
+        families = hypermodel.families
+    if algorithm == "grid" and custom:
+        check_grid(hypermodel)
     import keras_tuner as kt
 
     def make_oracle():
@@ -200,6 +214,7 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
     fit_kwargs = {"validation_data": (data.X_val, data.y_val) if len(data.X_val) else None,
                   "verbose": 0}  # our own progress line per trial replaces Keras Tuner's
     if worker is not None:  # the chief owns the parent run, the state file and the oracle
+        # a worker's folder is scratch: a dead server fails its trials instead of journaling
         tracker = tracking_module.Tracker(uri, experiment) if tracking else None
         worker.run(lambda: make_tuner(make_oracle(), tracker, worker.parent_run_id, True, None),
                    fit_args, fit_kwargs)
@@ -221,7 +236,10 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
     oracle = make_oracle()
     tracker = parent_id = None
     if tracking:
-        tracker = tracking_module.Tracker(uri, experiment)
+        replayed = tracking_module.replay_journal(directory)
+        if replayed and progress:
+            print(f"replayed {replayed} tracking writes kept while the server was down", flush=True)
+        tracker = tracking_module.Tracker(uri, experiment, journal_dir=directory)
         resume_id = state.get("parent_run_id") if state and state.get("tracking_uri") == uri else None
         parent_id = tracker.start_parent(
             name=f"search-{'-'.join(families)}-{algorithm}", run_id=resume_id,
@@ -286,7 +304,7 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
                                  validation_data=(data.X_val, data.y_val) if len(data.X_val) else None,
                                  epochs=max_epochs, callbacks=callbacks,
                                  verbose=2 if verbose else 0)
-    result = SearchResult(best_model=model, best_hyperparameters=best_values, best_score=best.score,
+    result = SearchResult(tracker=tracker, best_model=model, best_hyperparameters=best_values, best_score=best.score,
                           objective=objective, trials=trials, run_id=parent_id, tracking_uri=uri,
                           directory=directory, history=history,
                           family=hypermodel.family_of(best_values))
@@ -300,9 +318,12 @@ class SearchFailed(JobFailed):
 
 
 def _log_search_artifacts(tracker, result, data, register_model, search_seconds, fit_seconds):
+    import shutil
     import tempfile
 
     import mlflow
+
+    from tuning import tracking as tracking_module
 
     parent = result.run_id
     with tempfile.TemporaryDirectory() as folder:
@@ -325,11 +346,22 @@ def _log_search_artifacts(tracker, result, data, register_model, search_seconds,
         # a signature, not input_example: mlflow.keras.save_model writes the example before it
         # creates the model folder (FileNotFoundError in MLflow 3.x)
         signature = infer_signature(sample, np.asarray(result.best_model.predict(sample, verbose=0)))
-        mlflow.set_tracking_uri(result.tracking_uri)
-        with mlflow.start_run(run_id=parent):
-            mlflow.keras.log_model(result.best_model, name="best_model", signature=signature,
-                                   registered_model_name=register_model,
-                                   pip_requirements=_requirements())
+        try:
+            if tracker.offline:
+                raise ConnectionError("tracking server offline")
+            mlflow.set_tracking_uri(result.tracking_uri)
+            with mlflow.start_run(run_id=parent):
+                mlflow.keras.log_model(result.best_model, name="best_model", signature=signature,
+                                       registered_model_name=register_model,
+                                       pip_requirements=_requirements())
+        except Exception:  # noqa: BLE001 - a dead server: keep the MLflow model for the replay
+            if not tracker.offline and not tracking_module.server_down(result.tracking_uri):
+                raise
+            folder = os.path.join(result.directory, "best_model_mlflow")
+            shutil.rmtree(folder, ignore_errors=True)
+            mlflow.keras.save_model(result.best_model, folder, signature=signature,
+                                    pip_requirements=_requirements())
+            tracker.client.log_artifacts(parent, folder, "best_model")
     tracker.client.set_terminated(parent, status="FINISHED")
 
 
@@ -370,8 +402,8 @@ def run_search(config, out_dir, *, verbose=False, retrain=True, serve=None, work
         cv_folds=search_config.cv_folds, batch_sizes=search_config.batch_sizes,
         max_consecutive_failures=search_config.max_consecutive_failures,
         early_stopping_patience=search_config.early_stopping_patience,
-        tune_training=search_config.tune_training,
-        directory=directory or os.path.join(out_dir, "search"),
+        tune_training=search_config.tune_training, class_weight=config.model.class_weight,
+        transfer=config.model.transfer, directory=directory or os.path.join(out_dir, "search"),
         tracking_uri=worker.tracking_uri if worker else tracking.uri,
         experiment=worker.experiment if worker else tracking.experiment,
         tracking=bool(worker.tracking_uri) if worker else tracking.enabled,

@@ -1,14 +1,21 @@
 """MLflow tracking for a search through `MlflowClient` (explicit run ids, no global active run, so
 the same code serves one process and Keras Tuner's distributed workers)."""
 
+import json
 import os
+import shutil
+import sys
 import time
-
-import keras
+import types
+import uuid
 
 from zoo.errors import InvalidParameterError
 
 DEFAULT_URI = "sqlite:///mlflow.db"
+JOURNAL = "tracking_journal.jsonl"
+# calls that write: offline they go to the journal; the rest read, and offline find nothing
+WRITES = ("create_run", "log_batch", "set_tag", "set_terminated", "update_run", "delete_run",
+          "log_artifact", "log_artifacts")
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "zoo.trial_id"
 
@@ -49,6 +56,144 @@ def check_reachable(uri):
         )
 
 
+class _ResilientClient:
+    """`MlflowClient` that, when the tracking server stops answering mid-search, warns once and
+    keeps every later write in a local journal (replayed by `replay_journal`)."""
+
+    def __init__(self, uri, journal_dir):
+        from mlflow import MlflowClient
+
+        self._client = MlflowClient(tracking_uri=uri)
+        self._uri = uri
+        self._journal_dir = journal_dir
+        self.offline = False
+
+    def __getattr__(self, name):
+        method = getattr(self._client, name)
+
+        def call(*args, **kwargs):
+            if not self.offline:
+                try:
+                    return method(*args, **kwargs)
+                except Exception as error:  # noqa: BLE001 - only a dead server is absorbed
+                    if not self._journal_dir or not server_down(self._uri):
+                        raise
+                    self._go_offline(error)
+            if name not in WRITES:
+                return [] if name.startswith("search") else None
+            return self._record(name, *args, **kwargs)
+
+        return call
+
+    def _go_offline(self, error):
+        self.offline = True
+        os.makedirs(self._journal_dir, exist_ok=True)
+        reason = " ".join(str(error).split())[:120]
+        print(f"warning: MLflow tracking at {self._uri} stopped answering ({reason}); the search "
+              f"goes on and logs to {os.path.join(self._journal_dir, JOURNAL)}; replay it with "
+              f"`zoo tracking sync {self._journal_dir}` (the next run does it too)",
+              file=sys.stderr, flush=True)
+
+    def _record(self, name, *args, **kwargs):
+        from mlflow.entities import Metric, Param, RunTag
+
+        def encode(value):
+            if isinstance(value, Metric):
+                return ["metric", value.key, value.value, value.timestamp, value.step]
+            if isinstance(value, (Param, RunTag)):
+                return ["param" if isinstance(value, Param) else "tag", value.key, value.value]
+            if isinstance(value, (list, tuple)):
+                return [encode(item) for item in value]
+            if isinstance(value, dict):
+                return {k: encode(v) for k, v in value.items()}
+            return value
+
+        kwargs.pop("synchronous", None)
+        result = None
+        if name == "create_run":
+            local_id = f"offline-{uuid.uuid4().hex}"
+            kwargs["local_id"] = local_id
+            result = types.SimpleNamespace(info=types.SimpleNamespace(run_id=local_id))
+        if name in ("log_artifact", "log_artifacts"):  # temp files may vanish: keep a copy
+            source = args[1]
+            copy = os.path.join(self._journal_dir, "artifacts", uuid.uuid4().hex, os.path.basename(source))
+            (shutil.copytree if os.path.isdir(source) else shutil.copy2)(
+                source, copy if os.path.isdir(source) else _mkdir_for(copy))
+            args = (args[0], copy, *args[2:])
+        entry = {"op": name, "args": encode(list(args)), "kwargs": encode(kwargs),
+                 "uri": self._uri}
+        with open(os.path.join(self._journal_dir, JOURNAL), "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        return result
+
+
+def _mkdir_for(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def server_down(uri):
+    """Whether the tracking store at `uri` is down (only a server can stop answering)."""
+    if not uri.startswith(("http://", "https://")):
+        return False
+    try:
+        check_reachable(uri)
+    except InvalidParameterError:
+        return True
+    return False
+
+
+def replay_journal(directory, uri=None):
+    """Replay the writes a search kept locally while its tracking server was down; return how
+    many. Progress is saved after each write, so an interrupted replay goes on where it stopped."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    path = os.path.join(directory, JOURNAL)
+    if not os.path.isfile(path):
+        return 0
+    with open(path, encoding="utf-8") as handle:
+        entries = [json.loads(line) for line in handle if line.strip()]
+    progress_path = path + ".progress"
+    progress = {"done": 0, "ids": {}}
+    if os.path.isfile(progress_path):
+        with open(progress_path, encoding="utf-8") as handle:
+            progress = json.load(handle)
+    ids = progress["ids"]
+
+    def decode(value):
+        if isinstance(value, str):
+            return ids.get(value, value)
+        if isinstance(value, list) and value and value[0] in ("metric", "param", "tag"):
+            kind, *fields = value
+            return {"metric": Metric, "param": Param, "tag": RunTag}[kind](*fields)
+        if isinstance(value, list):
+            return [decode(item) for item in value]
+        if isinstance(value, dict):
+            return {k: decode(v) for k, v in value.items()}
+        return value
+
+    clients = {}
+    for index, entry in enumerate(entries):
+        if index < progress["done"]:
+            continue
+        target = uri or entry["uri"]
+        client = clients.setdefault(target, MlflowClient(tracking_uri=target))
+        args, kwargs = decode(entry["args"]), decode(entry["kwargs"])
+        local_id = kwargs.pop("local_id", None)
+        result = getattr(client, entry["op"])(*args, **kwargs)
+        if local_id:
+            ids[local_id] = result.info.run_id
+        progress["done"] = index + 1
+        with open(progress_path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(progress, handle)
+        os.replace(progress_path + ".tmp", progress_path)
+    os.remove(path)
+    os.remove(progress_path)
+    shutil.rmtree(os.path.join(directory, "artifacts"), ignore_errors=True)
+    return len(entries)
+
+
 class Tracker:
     """One parent run per search, one nested run per trial; each epoch's metrics in one batch.
 
@@ -57,14 +202,21 @@ class Tracker:
     milliseconds of one synchronous batch per epoch.
     """
 
-    def __init__(self, uri, experiment):
-        from mlflow import MlflowClient
-
+    def __init__(self, uri, experiment, journal_dir=None):
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        if uri.startswith(("http://", "https://")):  # a dead server must not stall each call
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+        self.client = _ResilientClient(uri, journal_dir)
         existing = self.client.get_experiment_by_name(experiment)
         self.experiment_id = (existing.experiment_id if existing
                               else self.client.create_experiment(experiment))
+
+    @property
+    def offline(self):
+        """True once the server stopped answering and writes go to the local journal."""
+        return self.client.offline
 
     # --- parent -------------------------------------------------------------------------------
     def start_parent(self, *, name, params, tags, run_id=None):
@@ -127,15 +279,3 @@ class Tracker:
 
     def log_artifact(self, run_id, path, artifact_path=None):
         self.client.log_artifact(run_id, path, artifact_path)
-
-
-class EpochLogger(keras.callbacks.Callback):
-    """Keras callback logging each epoch's metrics to a trial's run, one batch per epoch."""
-
-    def __init__(self, tracker, run_id, prefix=""):
-        super().__init__()
-        self.tracker, self.run_id, self.prefix = tracker, run_id, prefix
-
-    def on_epoch_end(self, epoch, logs=None):
-        metrics = {f"{self.prefix}{k}": v for k, v in (logs or {}).items()}
-        self.tracker.log_metrics(self.run_id, metrics, step=epoch)

@@ -7,9 +7,20 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from tuning.tracking import EpochLogger
 
 STATUS = {"COMPLETED": "FINISHED"}
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Keras callback logging each epoch's metrics to a trial's run, one batch per epoch."""
+
+    def __init__(self, tracker, run_id, prefix=""):
+        super().__init__()
+        self.tracker, self.run_id, self.prefix = tracker, run_id, prefix
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = {f"{self.prefix}{k}": v for k, v in (logs or {}).items()}
+        self.tracker.log_metrics(self.run_id, metrics, step=epoch)
 
 
 def objective_direction(name):

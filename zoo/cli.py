@@ -19,6 +19,7 @@ COMMANDS = {
     "export": ("export.cli", "export a Keras model to SavedModel/TFLite/ONNX and verify each"),
     "lr-find": ("tuning.lr_find", "learning-rate range test: loss vs LR plot and a suggested LR"),
     "tracking-server": ("tuning.server", "start an MLflow tracking server (loopback by default)"),
+    "tracking": ("tuning.tracking_cli", "tracking sync DIR: replay what a search logged locally while its MLflow server was down"),
 }
 
 
@@ -152,7 +153,7 @@ def _run(args):
                                 out_dir=os.path.join(args.out, "report"),
                                 title=f"keras-zoo: {result.family} on {data.name}")
         if result.run_id:
-            report.log_to_mlflow(result.run_id, tracking_uri=result.tracking_uri)
+            report.log_to_mlflow(result.run_id, client=result.tracker.client)
         print(f"report: {os.path.join(args.out, 'report', 'report.html')}")
     if config.export.enabled:
         from export import export_model
@@ -164,10 +165,8 @@ def _run(args):
         print(f"export: {os.path.join(args.out, 'export', 'manifest.json')} "
               f"({'all artifacts verified' if manifest.ok else 'some artifacts FAILED'})")
         if result.run_id:
-            from mlflow import MlflowClient
-
-            MlflowClient(result.tracking_uri).log_artifacts(
-                result.run_id, os.path.join(args.out, "export"), "export")
+            result.tracker.client.log_artifacts(result.run_id, os.path.join(args.out, "export"),
+                                                "export")
         if not manifest.ok:
             return 1
     return 0
