@@ -102,7 +102,7 @@ def _value(record):
     return f"{value}{record.get('unit') or ''}"
 
 
-def render(records, quick, command):
+def render(records, quick, command, json_dir):
     commit, dirty = git_state()
     machines = {json.dumps({k: r["machine"][k] for k in ("cores", "cpu_model", "versions")},
                            sort_keys=True) for r in records if r.get("machine")}
@@ -150,10 +150,10 @@ def render(records, quick, command):
             lines += _table(r["details"]["profile"]) + [""]
         lines += [f"- {note}" for note in r.get("notes", [])]
         lines.append("")
-    analysis = os.path.join(HERE, "ANALYSIS.md")
-    if not quick and os.path.exists(analysis):
-        with open(analysis) as handle:
-            lines += [handle.read().rstrip(), ""]
+    for name in sorted(os.listdir(json_dir)):  # profiles written by benchmarks/profile_*.py
+        if name.startswith("profile_") and name.endswith(".md"):
+            with open(os.path.join(json_dir, name)) as handle:
+                lines += [handle.read().rstrip(), ""]
     return "\n".join(lines)
 
 
@@ -188,7 +188,7 @@ def main(argv=None):
     command = "python benchmarks/run_all.py" + (" --quick" if args.quick else "")
     path = os.path.join(out, "RESULTS.md")
     with open(path, "w") as handle:
-        handle.write(render(records, args.quick, command))
+        handle.write(render(records, args.quick, command, json_dir))
     print(f"[run_all] wrote {path}")
     return 0
 
