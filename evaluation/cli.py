@@ -33,7 +33,7 @@ def load_model(path):
     """A `.keras` file loaded with `safe_mode=True`; a missing or unreadable file is bad input."""
     from zoo.saving import load_keras_model
 
-    return load_keras_model(str(path))
+    return load_keras_model(str(path), compile=False)  # predictions need no optimizer
 
 
 def _input_rank(model):

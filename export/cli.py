@@ -80,7 +80,7 @@ def _load_model(path):
 
     from zoo.saving import load_keras_model
 
-    model = load_keras_model(path)
+    model = load_keras_model(path, compile=False)  # exports need no optimizer
     if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
         raise InvalidParameterError(
             f"`model` must hold a Functional or Sequential Keras model with known inputs. Received: model={path!r}"

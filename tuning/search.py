@@ -387,6 +387,8 @@ def run_search(config, out_dir, *, verbose=False, retrain=True, serve=None, work
     `<out_dir>/search` (a worker's scratch folder)."""
     from zoo.data import load_dataset
 
+    if worker is None:
+        check_writable_dir(out_dir, "out")
     data_config = config.data
     data = load_dataset(data_config.source, target=data_config.target, shape=data_config.shape,
                         task=config.task, test_size=data_config.test_size,

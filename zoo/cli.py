@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 
 from zoo.errors import JobFailed, ZooError
 
@@ -233,7 +234,9 @@ def main(argv=None):
             return 2
         if getattr(args, "verbose", False):
             return int(args.handler(args) or 0)
-        with _runtime_logs_filtered():
+        with _runtime_logs_filtered(), warnings.catch_warnings():
+            # library warnings (Keras, MLflow) are for --verbose: a mistake gets one line
+            warnings.simplefilter("ignore")
             return int(args.handler(args) or 0)
     except (_UsageError, ZooError) as error:
         message = " ".join(str(error).split())
