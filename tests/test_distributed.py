@@ -49,28 +49,33 @@ def gone(pid):
         return stat.read().split(") ")[-1].startswith("Z")
 
 
-@pytest.fixture(scope="module")
-def tracking_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mlflow")
+def start_tracking_server(folder, backend_store, log_name="server.log"):
+    """A real `zoo tracking-server` on a free loopback port; returns (process, uri) once healthy."""
     port = free_port()
-    log = open(folder / "server.log", "w")
-    server = zoo("tracking-server", "--port", port, "--backend-store", f"sqlite:///{folder}/mlflow.db",
+    log = open(folder / log_name, "w")
+    server = zoo("tracking-server", "--port", port, "--backend-store", backend_store,
                  "--artifacts", folder / "artifacts", cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     uri = f"http://127.0.0.1:{port}"
 
     def healthy():
-        assert server.poll() is None, (folder / "server.log").read_text()[-2000:]
+        assert server.poll() is None, (folder / log_name).read_text()[-2000:]
         try:
             with urllib.request.urlopen(uri + "/health", timeout=2):
                 return True
         except OSError:
             return False
 
-    wait_for(healthy, 120, "the tracking server")
+    wait_for(healthy, 150, "the tracking server")
+    return server, uri
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlflow")
+    server, uri = start_tracking_server(folder, f"sqlite:///{folder}/mlflow.db")
     yield uri
     server.send_signal(signal.SIGTERM)
     assert server.wait(30) == 0
-    log.close()
 
 
 def write_config(folder, uri, experiment, **search):

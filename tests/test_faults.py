@@ -7,15 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
-import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.test_distributed import free_port, wait_for, zoo
+from tests.test_distributed import start_tracking_server, wait_for, zoo
 from tuning import search
 from tuning.hypermodel import ZooHyperModel
 from tuning.tracking import JOURNAL, PARENT_TAG, TRIAL_TAG
@@ -59,25 +56,7 @@ def test_tracking_server_stopped_mid_search_loses_no_metric(tmp_path):
     db = f"sqlite:///{tmp_path}/mlflow.db"
     MlflowClient(db).search_experiments()  # create the tables first: the server starts sooner
 
-    def start_server(log_name):
-        port = free_port()
-        log = open(tmp_path / log_name, "w")
-        server = zoo("tracking-server", "--port", port, "--backend-store", db, "--artifacts",
-                     tmp_path / "artifacts", cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        uri = f"http://127.0.0.1:{port}"
-
-        def healthy():
-            assert server.poll() is None, (tmp_path / log_name).read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(uri + "/health", timeout=2):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(healthy, 150, "the tracking server")
-        return server, uri
-
-    server, uri = start_server("server1.log")
+    server, uri = start_tracking_server(tmp_path, db, "server1.log")
     config = tmp_path / "iris.yaml"
     config.write_text(yaml.safe_dump({
         "data": {"source": "iris"},
@@ -107,7 +86,7 @@ def test_tracking_server_stopped_mid_search_loses_no_metric(tmp_path):
     assert len(warnings) == 1 and "zoo tracking sync" in warnings[0], stderr[-3000:]
     assert (out / "search" / JOURNAL).exists()
 
-    server, uri = start_server("server2.log")  # the same store, back on another port
+    server, uri = start_tracking_server(tmp_path, db, "server2.log")  # the same store, back on another port
     try:
         sync = subprocess.run([sys.executable, "-m", "zoo", "tracking", "sync", str(out / "search"),
                                "--tracking-uri", uri], cwd=tmp_path, capture_output=True, text=True,

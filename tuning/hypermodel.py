@@ -42,19 +42,18 @@ class ZooHyperModel(kt.HyperModel):
         families = list(families)
         self.class_weight = self._check_class_weight(class_weight, task, class_names)
         self.class_names = list(class_names) if class_names else None
-        self.transfer = None
-        if transfer is not None or families == [TRANSFER_FAMILY]:
-            self._init_transfer(transfer, input_shape=input_shape, num_outputs=num_outputs, task=task,
-                                params=params, batch_sizes=batch_sizes, tune_training=tune_training)
-            return
-        self.families = space.check_families(families, input_shape=input_shape,
-                                             num_outputs=num_outputs, task=task, params=params)
         self.input_shape = tuple(input_shape)
         self.num_outputs = num_outputs
         self.task = task
         self.params = dict(params or {})
         self.batch_sizes = list(batch_sizes)
         self.tune_training = tune_training
+        self.transfer = None
+        if transfer is not None or families == [TRANSFER_FAMILY]:
+            self._init_transfer(transfer)
+            return
+        self.families = space.check_families(families, input_shape=input_shape,
+                                             num_outputs=num_outputs, task=task, params=params)
 
     @classmethod
     def from_config(cls, config, data):
@@ -83,8 +82,7 @@ class ZooHyperModel(kt.HyperModel):
                                   field="model.class_weight")
         return class_weight
 
-    def _init_transfer(self, transfer, *, input_shape, num_outputs, task, params, batch_sizes,
-                       tune_training):
+    def _init_transfer(self, transfer):
         from zoo import transfer as transfer_module
 
         if transfer is None:
@@ -96,24 +94,19 @@ class ZooHyperModel(kt.HyperModel):
         source = transfer_module.load_source(transfer["source"])
         transfer_module.cut(source, transfer["layer"])
         source_shape = tuple(source.inputs[0].shape[1:])
-        if source_shape != tuple(input_shape):
+        if source_shape != self.input_shape:
             raise InvalidParameterError(
                 f"`model.transfer_from` takes inputs of shape {source_shape}, the data has "
-                f"{tuple(input_shape)} (see data.shape). Received: transfer_from={transfer['source']!r}"
+                f"{self.input_shape} (see data.shape). Received: transfer_from={transfer['source']!r}"
             )
         self.families = [TRANSFER_FAMILY]
-        self.input_shape = tuple(input_shape)
-        self.num_outputs = num_outputs
-        self.task = task
-        self.params = dict(params or {})
-        self.batch_sizes = list(batch_sizes)
-        self.tune_training = tune_training
         self.transfer = transfer
         known = set(training.CONSTRAINTS) | set(TRANSFER_PARAMS)
         for key in self.params:
             if key not in known:
                 raise unknown_name("parameter of `model.params` for transfer", key, known)
-        transfer_module.transfer_model(source, num_outputs=num_outputs, task=task, layer=transfer["layer"],
+        transfer_module.transfer_model(source, num_outputs=self.num_outputs, task=self.task,
+                                       layer=transfer["layer"],
                                        **{k: v for k, v in self.params.items() if k in TRANSFER_PARAMS})
         training.check_options({k: v for k, v in self.params.items() if k in training.CONSTRAINTS},
                                owner="model.params")
