@@ -246,9 +246,12 @@ class Tracker:
     def start_trial(self, parent_id, *, trial_id, params, tags):
         """A nested run for one trial; an earlier KILLED attempt of the same trial is removed so
         that no trial is logged twice."""
-        for run in self.trial_runs(parent_id):
-            if run.data.tags.get(TRIAL_TAG) == trial_id and run.info.status == "KILLED":
-                self.client.delete_run(run.info.run_id)
+        killed = self.client.search_runs(
+            [self.experiment_id], max_results=100,
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and tags.`{TRIAL_TAG}` = '{trial_id}' "
+                          f"and attributes.status = 'KILLED'")
+        for run in killed:
+            self.client.delete_run(run.info.run_id)
         tags = {PARENT_TAG: parent_id, TRIAL_TAG: trial_id, **tags}
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial_id}", tags=tags)
         self.log_params(run.info.run_id, params)

@@ -285,9 +285,10 @@ def training_space(hp, prefix="train", fixed=()):
     equal `DEFAULTS`."""
     params = {}
     if "optimizer" not in fixed:
-        params["optimizer"] = hp.Choice(f"{prefix}_optimizer", ["adam", "adamw", "rmsprop", "nesterov"],
+        # adaptive optimizers only: SGD needs learning rates an order of magnitude above this range
+        params["optimizer"] = hp.Choice(f"{prefix}_optimizer", ["adam", "adamw", "rmsprop"],
                                         default=DEFAULTS["optimizer"])
     if "learning_rate" not in fixed:
-        params["learning_rate"] = hp.Float(f"{prefix}_learning_rate", 1e-4, 1e-2, sampling="log",
+        params["learning_rate"] = hp.Float(f"{prefix}_learning_rate", 3e-4, 1e-2, sampling="log",
                                            default=DEFAULTS["learning_rate"])
     return params
