@@ -55,7 +55,20 @@ def machine():
         "platform": platform.platform(),
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "versions": versions(),
+        "commit": _git_commit(),
     }
+
+
+def _git_commit():
+    """HEAD, with '+dirty' when the product's tracked files differ from it (others' edits)."""
+    def git(*args):
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "zoo", "tuning", "export",
+                "evaluation")
+    return commit + ("+dirty" if dirty else "")
 
 
 def now():

@@ -184,6 +184,14 @@ def main(argv=None):
         elif os.path.exists(json_path):
             with open(json_path) as handle:
                 records += json.load(handle)
+    present = {r["figure"] for r in records}
+    for name, figures in SCRIPTS:  # a figure with no saved result says so rather than vanishing
+        for number in figures:
+            if number not in present:
+                records.append(_common.figure(
+                    number, TITLES[number], metric="not run", value=None, target="", passed=None,
+                    status="not run", notes=[f"no result saved yet: run `python benchmarks/run_all.py --only {number}`"],
+                    command=f"python benchmarks/{name}.py"))
     records.sort(key=lambda r: r["figure"])
     command = "python benchmarks/run_all.py" + (" --quick" if args.quick else "")
     path = os.path.join(out, "RESULTS.md")
