@@ -6,7 +6,10 @@ from keras import ops
 from zoo._params import Real, check_params
 from zoo.errors import InvalidParameterError, InvalidTypeError
 
-_EPSILON = 1e-7
+# log(clip(p, tiny)) recovers the logits' differences exactly for every probability softmax keeps
+# as a normal float32; a coarser floor (1e-7) flattens a confident teacher's small probabilities,
+# the "dark knowledge" distillation transfers
+_TINY = 1.1754944e-38
 CONSTRAINTS = {"temperature": Real(0.0, None, closed="neither"), "alpha": Real(0.0, 1.0)}
 
 
@@ -40,10 +43,10 @@ def _as_class_probabilities(outputs):
     return outputs
 
 
-def _soften(probabilities, temperature):
-    """softmax(logits / T) from probabilities: log p are the logits up to a per-sample constant."""
-    logits = ops.log(ops.clip(probabilities, _EPSILON, 1.0))
-    return ops.softmax(logits / temperature, axis=-1)
+def _log_soften(probabilities, temperature):
+    """log softmax(logits / T) from probabilities: log p are the logits up to a per-sample constant."""
+    logits = ops.log(ops.clip(ops.cast(probabilities, "float32"), _TINY, 1.0))
+    return ops.log_softmax(logits / temperature, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -96,10 +99,9 @@ class Distiller(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         hard = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-        teacher = _soften(_as_class_probabilities(self.teacher(x, training=False)), self.temperature)
-        student = _soften(_as_class_probabilities(y_pred), self.temperature)
-        soft = ops.mean(ops.sum(teacher * (ops.log(ops.clip(teacher, _EPSILON, 1.0))
-                                           - ops.log(ops.clip(student, _EPSILON, 1.0))), axis=-1))
+        teacher = _log_soften(_as_class_probabilities(self.teacher(x, training=False)), self.temperature)
+        student = _log_soften(_as_class_probabilities(y_pred), self.temperature)
+        soft = ops.mean(ops.sum(ops.exp(teacher) * (teacher - student), axis=-1))
         # T² keeps the soft term's gradients on the hard term's scale as T grows (Hinton et al.)
         return self.alpha * hard + (1.0 - self.alpha) * self.temperature**2 * soft
 
