@@ -2,10 +2,9 @@
 on the frozen base (feature extraction), then unfreeze the base's top layers at a lower learning
 rate (fine-tuning)."""
 
-import os
 
 from zoo._params import Bool, Int, IntSeq, Real, check_params
-from zoo.errors import InvalidParameterError, InvalidTypeError, suggest
+from zoo.errors import InvalidParameterError, suggest
 
 BASE_NAME = "transfer_base"
 CONSTRAINTS = {
@@ -21,24 +20,9 @@ def load_source(path, *, field="transfer_from"):
     """Load a `.keras` model (safe mode: no Lambda code runs) that has Functional inputs to cut."""
     import keras
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidTypeError(f"`{field}` must be a path to a .keras model. Received: {field}={path!r}")
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InvalidParameterError(f"`{field}` file does not exist. Received: {field}={path!r}")
-    if not path.endswith(".keras"):
-        raise InvalidParameterError(
-            f"`{field}` must be a Keras model saved as .keras (model.save('x.keras')). Received: {field}={path!r}"
-        )
-    import zoo.layers  # noqa: F401  (registers the catalog's custom objects)
+    from zoo.saving import load_keras_model
 
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # a zip that is not a model, a truncated file, unknown objects
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InvalidParameterError(
-            f"`{field}` is not a loadable Keras model ({reason[:160]}). Received: {field}={path!r}"
-        ) from None
+    model = load_keras_model(path, field=field, compile=False)
     # Keras 3 names no public base class for graph models; Sequential wraps a Functional one
     from keras.src.models.functional import Functional
 
