@@ -175,7 +175,7 @@ def main(argv=None):
     wanted = {int(n) for n in args.only.split(",")} if args.only else None
     if args.render:
         wanted = set()
-    timeout = args.timeout or (300 if args.quick else 1500)
+    timeout = args.timeout or (900 if args.quick else 1800)
     records = []
     for name, figures in SCRIPTS:
         json_path = os.path.join(json_dir, f"{name}.json")
