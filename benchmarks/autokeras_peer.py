@@ -29,6 +29,7 @@ CHILD = r'''
 import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 budget, epochs, work, out = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+max_trials = int(sys.argv[5])
 started = time.perf_counter()
 import numpy as np
 import autokeras as ak
@@ -43,7 +44,7 @@ def _dense_init_int(self, units, *args, **kwargs):
 keras.layers.Dense.__init__ = _dense_init_int
 data = load_dataset("digits", shape="image", seed=0)
 keras.utils.set_random_seed(0)
-clf = ak.ImageClassifier(max_trials=1000, overwrite=True, seed=0, directory=work, project_name="ak")
+clf = ak.ImageClassifier(max_trials=max_trials, overwrite=True, seed=0, directory=work, project_name="ak")
 oracle = clf.tuner.oracle
 populate = oracle.populate_space
 t0 = time.monotonic()
@@ -63,8 +64,9 @@ json.dump({"accuracy": accuracy, "wall_with_import": time.perf_counter() - start
 
 def sizes(quick):
     if quick:
-        return {"budget": 2, "epochs": 1, "our_max_epochs": 1}
-    return {"budget": 60, "epochs": 20, "our_max_epochs": None}
+        return {"budget": 30, "epochs": 1, "our_max_epochs": 1, "our_max_trials": 1, "ak_max_trials": 1}
+    return {"budget": 60, "epochs": 20, "our_max_epochs": None, "our_max_trials": None,
+            "ak_max_trials": 1000}
 
 
 def venv_python():
@@ -95,11 +97,11 @@ def ensure_venv():
     return True, ""
 
 
-def autokeras_run(budget, epochs, work):
+def autokeras_run(budget, epochs, work, max_trials):
     out = os.path.join(work, "autokeras.json")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=_common.ROOT)
     done = subprocess.run([venv_python(), "-c", CHILD, str(budget), str(epochs),
-                           os.path.join(work, "ak"), out], capture_output=True, text=True, env=env)
+                           os.path.join(work, "ak"), out, str(max_trials)], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip()[-1500:])
     with open(out) as handle:
@@ -121,7 +123,7 @@ def run(quick=False):
         uri = f"sqlite:///{os.path.join(work, 'mlflow.db')}"
         MlflowClient(uri).create_experiment("bench-quality")
         try:
-            peer = autokeras_run(size["budget"], size["epochs"], work)
+            peer = autokeras_run(size["budget"], size["epochs"], work, size["ak_max_trials"])
         except RuntimeError as error:
             return figure(8, "Peer: AutoKeras on digits at the same wall budget",
                           metric="accuracy difference", value=None, target="ours >= AutoKeras",
@@ -129,7 +131,8 @@ def run(quick=False):
                           notes=[f"AutoKeras installed but its search failed here: "
                                  f"{str(error).splitlines()[-1][:600]}"],
                           command=COMMAND, details={"error": str(error)[-3000:]})
-        mine = ours(size["budget"], os.path.join(work, "ours"), uri, size["our_max_epochs"])
+        mine = ours(size["budget"], os.path.join(work, "ours"), uri, size["our_max_epochs"],
+                    size["our_max_trials"])
     difference = mine["accuracy"] - peer["accuracy"]
     table = [["method", "test accuracy", "wall s (search + refit)", "trials"],
              ["ours (zoo run digits.yaml)", f"{mine['accuracy']:.4f}", f"{mine['wall']:.0f}",

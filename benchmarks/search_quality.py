@@ -25,11 +25,12 @@ CONFIG = os.path.join(ROOT, "examples", "digits.yaml")
 
 def sizes(quick):
     if quick:
-        return {"budgets": [2], "max_epochs": 1, "naive_epochs": 1, "warm_up": False}
-    return {"budgets": [30, 60, 120], "max_epochs": None, "naive_epochs": 20, "warm_up": True}
+        return {"budgets": [30], "max_epochs": 1, "max_trials": 1, "naive_epochs": 1, "warm_up": False}
+    return {"budgets": [30, 60, 120], "max_epochs": None, "max_trials": None, "naive_epochs": 20,
+            "warm_up": True}
 
 
-def ours(budget, out_dir, tracking_uri, max_epochs=None):
+def ours(budget, out_dir, tracking_uri, max_epochs=None, max_trials=None):
     """The default `zoo run` search from examples/digits.yaml under a time budget."""
     import yaml
 
@@ -41,6 +42,8 @@ def ours(budget, out_dir, tracking_uri, max_epochs=None):
     raw["search"]["time_budget"] = budget
     if max_epochs:
         raw["search"]["max_epochs"] = max_epochs
+    if max_trials:  # quick mode: one trial; the budget clock starts before the search's own set-up
+        raw["search"]["max_trials"] = max_trials
     raw["tracking"] = {"uri": tracking_uri,
                        "experiment": "bench-quality"}
     config = parse_config(raw)
@@ -135,7 +138,8 @@ def run(quick=False):
         for index, budget in enumerate(size["budgets"]):
             calls = [
                 ("ours (zoo run digits.yaml)",
-                 lambda b=budget: ours(b, os.path.join(work, f"ours-{b}"), uri, size["max_epochs"])),
+                 lambda b=budget: ours(b, os.path.join(work, f"ours-{b}"), uri, size["max_epochs"],
+                                  size["max_trials"])),
                 ("plain KT random, naive MLP",
                  lambda b=budget: plain_kt(b, os.path.join(work, f"kt-{b}"), size["naive_epochs"])),
             ]
