@@ -25,9 +25,10 @@ CONFIG = os.path.join(ROOT, "examples", "digits.yaml")
 
 def sizes(quick):
     if quick:
-        return {"budgets": [30], "max_epochs": 1, "max_trials": 1, "naive_epochs": 1, "warm_up": False}
+        return {"budgets": [30], "max_epochs": 1, "max_trials": 1, "naive_epochs": 1, "warm_up": False,
+                "mlp_iterations": 10}
     return {"budgets": [30, 60, 120], "max_epochs": None, "max_trials": None, "naive_epochs": 20,
-            "warm_up": True}
+            "warm_up": True, "mlp_iterations": 200}
 
 
 def ours(budget, out_dir, tracking_uri, max_epochs=None, max_trials=None):
@@ -107,7 +108,7 @@ def plain_kt(budget, out_dir, epochs):
     return {"accuracy": accuracy, "wall": watch.wall, "cpu": watch.cpu, "trials": trials}
 
 
-def sklearn_model(kind):
+def sklearn_model(kind, mlp_iterations=200):
     from sklearn.neural_network import MLPClassifier
     from sklearn.svm import SVC
 
@@ -117,7 +118,7 @@ def sklearn_model(kind):
         data = load_dataset("digits", seed=0)
         X = __import__("numpy").concatenate([data.X_train, data.X_val])
         y = __import__("numpy").concatenate([data.y_train, data.y_val])
-        model = SVC() if kind == "svc" else MLPClassifier(random_state=0)
+        model = SVC() if kind == "svc" else MLPClassifier(random_state=0, max_iter=mlp_iterations)
         model.fit(X, y)
         accuracy = float((model.predict(data.X_test) == data.y_test).mean())
     return {"accuracy": accuracy, "wall": watch.wall, "cpu": watch.cpu, "trials": 1}
@@ -146,7 +147,7 @@ def run(quick=False):
             for name, call in (calls if index % 2 == 0 else calls[::-1]):
                 results[(name, budget)] = call()
         for name, kind in (("sklearn SVC()", "svc"), ("sklearn MLPClassifier()", "mlp")):
-            once = sklearn_model(kind)  # no budget knob: one default fit, available at its wall time
+            once = sklearn_model(kind, size["mlp_iterations"])  # no budget knob: one default fit, available at its wall time
             for budget in size["budgets"]:
                 results[(name, budget)] = once
     finally:

@@ -259,6 +259,7 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
 
     tuner = make_tuner(oracle, tracker, parent_id, state is None,
                        _progress_printer(max_trials, objective, time_budget, verbose) if progress else None)
+    oracle.start_budget(time_budget)  # the budget counts from the first trial, after set-up
     started = time.monotonic()
     try:
         if serve is not None:
@@ -282,6 +283,8 @@ def search(data, *, families, params=None, algorithm="random", objective=None, m
     if not best_trials:
         if tracker:
             tracker.client.set_terminated(parent_id, status="FAILED")
+        if not len(trials) and time_budget:
+            raise SearchFailed(f"the time budget ({time_budget:g} s) ran out before the first trial")
         raise SearchFailed("search finished with no successful trial")
     best = best_trials[0]
     best_values = dict(best.hyperparameters.values)
