@@ -101,19 +101,32 @@ class TFLiteRunner:
                        for n, d in zip(self._input_names, self._input_details)]
         self.outputs = [tensor_spec(n, d["shape_signature"], d["dtype"])
                         for n, d in zip(self._output_names, self._output_details)]
+        # worked out once: the per-call path is a dtype check unless the model is quantized
+        self._input_dtypes = [np.dtype(d["dtype"]) for d in self._input_details]
+        self._quantized_io = any(_is_quantized(d) for d in self._input_details + self._output_details)
 
     def __call__(self, arrays):
-        feeds = {}
-        for name, detail, array in zip(self._input_names, self._input_details, arrays):
-            feeds[name] = _quantize(array, detail)
+        if self._quantized_io:
+            feeds = {name: _quantize(array, detail)
+                     for name, detail, array in zip(self._input_names, self._input_details, arrays)}
+        else:
+            feeds = {name: array if array.dtype == dtype else array.astype(dtype)
+                     for name, dtype, array in zip(self._input_names, self._input_dtypes, arrays)}
         try:
             results = self._runner(**feeds)
         except RuntimeError as error:
             if "Flex delegate" in str(error) or "Select TensorFlow op" in str(error):
                 raise FlexDelegateMissing(str(error).split(".")[0]) from None
             raise
+        if not self._quantized_io:
+            return [results[name] for name in self._output_names]
         return [_dequantize(results[name], detail)
                 for name, detail in zip(self._output_names, self._output_details)]
+
+
+def _is_quantized(detail):
+    scale, _ = detail["quantization"]
+    return np.dtype(detail["dtype"]).kind in "iu" and bool(scale)
 
 
 def _quantize(array, detail):

@@ -81,14 +81,14 @@ def main(args):
 
 
 def _run_chief(config, args):
-    from tuning.distributed import CHIEF_TIMEOUT, WORKER_TIMEOUT, Chief, parse_address
+    from tuning.distributed import LOCAL_CHIEF_TIMEOUT, WORKER_TIMEOUT, Chief, parse_address
 
     bind = parse_address(args.bind, "--bind", allow_port_zero=True) if args.bind else ("127.0.0.1", 0)
     worker_timeout = (args.worker_timeout or getattr(config.search, "worker_timeout", None)
                       or WORKER_TIMEOUT)
     chief = Chief(bind, fingerprint=config.fingerprint(), worker_timeout=worker_timeout,
                   local_workers=args.workers or 0, config_path=os.path.abspath(args.config),
-                  chief_timeout=CHIEF_TIMEOUT, verbose=args.verbose)
+                  chief_timeout=LOCAL_CHIEF_TIMEOUT, verbose=args.verbose)
     finished = False
     try:
         # the workers import TensorFlow while the chief does; they join once it serves

@@ -35,6 +35,9 @@ HEARTBEAT_SECONDS = 2.0
 TAKEOVER_SECONDS = 3 * HEARTBEAT_SECONDS  # an id silent this long may be taken by a restarted worker
 WORKER_TIMEOUT = 30.0
 CHIEF_TIMEOUT = 60.0
+# local workers die with their chief (parent-death signal), so they can wait out a slow chief
+# start on a loaded machine, where 60 s was seen to run out
+LOCAL_CHIEF_TIMEOUT = 300.0
 MAX_REQUEUES = 1  # a trial whose worker is lost twice is failed, so a trial that kills workers ends
 WORKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 METADATA = ("worker_id", "session", "fingerprint", "host", "pid")
