@@ -61,6 +61,7 @@ def _check_roles(args):
 
 def main(args):
     from tuning.config import load_config
+    from tuning.search import run_search
 
     _check_roles(args)
     config = load_config(args.config)
@@ -72,7 +73,7 @@ def main(args):
     if args.role == "chief" or args.workers:
         result = _run_chief(config, args)
     else:
-        result, _ = run_config_search(config, args.out, verbose=args.verbose, retrain=True)
+        result, _ = run_search(config, args.out, verbose=args.verbose)
     path = os.path.join(args.out, "best_model.keras")
     result.best_model.save(path)
     print(f"best {result.objective}={result.best_score:.4f} ({result.family}); model: {path}; "
@@ -82,6 +83,7 @@ def main(args):
 
 def _run_chief(config, args):
     from tuning.distributed import LOCAL_CHIEF_TIMEOUT, WORKER_TIMEOUT, Chief, parse_address
+    from tuning.search import run_search
 
     bind = parse_address(args.bind, "--bind", allow_port_zero=True) if args.bind else ("127.0.0.1", 0)
     worker_timeout = (args.worker_timeout or getattr(config.search, "worker_timeout", None)
@@ -93,17 +95,9 @@ def _run_chief(config, args):
     try:
         # the workers import TensorFlow while the chief does; they join once it serves
         chief.start_local_workers()
-        result, _ = run_config_search(config, args.out, verbose=args.verbose, retrain=True,
-                                      serve=chief.serve)
+        result, _ = run_search(config, args.out, verbose=args.verbose, serve=chief.serve)
         finished = True
     finally:
         # after a search the workers, told to stop, are leaving: give them time; else end them now
         chief.stop_local_workers(grace=30 if finished else 0)
     return result
-
-
-def run_config_search(config, out_dir, *, verbose=False, retrain=True, serve=None):
-    """`run_search` with the search's own failures turned into exit code 1 messages."""
-    from tuning.search import run_search
-
-    return run_search(config, out_dir, verbose=verbose, retrain=retrain, serve=serve)

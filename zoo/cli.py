@@ -133,7 +133,7 @@ def _add_run(subparsers):
 
 def _run(args):
     """search → retrain best → `best_model.keras` → report/ → export/ (each step as configured)."""
-    from tuning.cli import run_config_search
+    from tuning.search import run_search
     from tuning.config import load_config
 
     config = load_config(args.config)
@@ -142,7 +142,7 @@ def _run(args):
 
         check_options(config.export.formats, config.export.quantize, None,
                       has_representative_data=True)
-    result, data = run_config_search(config, args.out, verbose=args.verbose)
+    result, data = run_search(config, args.out, verbose=args.verbose)
     model_path = os.path.join(args.out, "best_model.keras")
     result.best_model.save(model_path)
     print(f"best {result.objective}={result.best_score:.4f} ({result.family}); model: {model_path}")
