@@ -67,7 +67,7 @@ def _git_commit():
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "zoo", "tuning", "export",
-                "evaluation")
+                "evaluation", "keras_zoo")
     return commit + ("+dirty" if dirty else "")
 
 

@@ -23,7 +23,7 @@ def zoo_command():
     found = shutil.which("zoo")
     if found:
         return [found, "list"], "zoo list"
-    return [sys.executable, "-m", "zoo", "list"], "python -m zoo list"
+    return [sys.executable, "-m", "keras_zoo", "list"], "python -m keras_zoo list"
 
 
 def timed(command):
@@ -38,7 +38,7 @@ def timed(command):
 
 def import_profile(top=8):
     """The heaviest cumulative imports of `zoo list` (python -X importtime)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "zoo", "list"],
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "keras_zoo", "list"],
                           capture_output=True, text=True)
     rows = []
     for line in done.stderr.splitlines():

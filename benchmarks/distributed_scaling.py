@@ -64,7 +64,7 @@ def completed_trials(out_dir):
 
 
 def tune(config, out_dir, workers):
-    command = [sys.executable, "-m", "zoo", "tune", config, "--out", out_dir, "--workers", str(workers)]
+    command = [sys.executable, "-m", "keras_zoo", "tune", config, "--out", out_dir, "--workers", str(workers)]
     with Stopwatch() as watch:
         done = subprocess.run(command, capture_output=True, text=True, cwd=os.path.dirname(config))
     if done.returncode != 0:

@@ -76,7 +76,7 @@ def git_state():
 
     commit = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "zoo", "tuning", "export",
-                "evaluation")
+                "evaluation", "keras_zoo")
     return commit or "unknown", bool(dirty)
 
 

@@ -35,8 +35,8 @@ def ours(budget, out_dir, tracking_uri, max_epochs=None, max_trials=None):
     """The default `zoo run` search from examples/digits.yaml under a time budget."""
     import yaml
 
-    from tuning.config import parse_config
-    from tuning.search import run_search
+    from keras_zoo.config import parse_config
+    from keras_zoo.pipeline import search_step
 
     with open(CONFIG) as handle:
         raw = yaml.safe_load(handle)
@@ -50,7 +50,7 @@ def ours(budget, out_dir, tracking_uri, max_epochs=None, max_trials=None):
     config = parse_config(raw)
     os.makedirs(out_dir, exist_ok=True)
     with Stopwatch() as watch:
-        result, data = run_search(config, out_dir)
+        result, data = search_step(config, out_dir)
         accuracy = test_accuracy(result.best_model, data.X_test, data.y_test)
     return {"accuracy": accuracy, "wall": watch.wall, "cpu": watch.cpu,
             "trials": int((result.trials["status"] == "COMPLETED").sum())}

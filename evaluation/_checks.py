@@ -3,8 +3,9 @@
 import numpy as np
 
 from zoo.errors import InvalidParameterError, InvalidTypeError, unknown_name
+from zoo.tasks import SUPERVISED_TASKS
 
-TASKS = ("binary", "multiclass", "regression", "reconstruction", "verification")
+TASKS = (*SUPERVISED_TASKS, "reconstruction", "verification")
 # softmax rows sum to 1 up to float32 rounding; anything further off is not a distribution
 PROBABILITY_TOLERANCE = 1e-3
 

@@ -1,6 +1,15 @@
 """The self-contained HTML page of a report (inline CSS, plots as base64 data URIs)."""
 
-from evaluation.report import escape, png_data_uri
+import base64
+import html
+
+
+def escape(value):
+    return html.escape(str(value))
+
+
+def png_data_uri(png):
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;

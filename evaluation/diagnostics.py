@@ -13,6 +13,7 @@ from evaluation import _checks
 from evaluation import plots as _plots
 from evaluation.report import Report
 from zoo.errors import InvalidParameterError, InvalidTypeError
+from zoo.tasks import SUPERVISED_TASKS
 
 # scikeras fit options; any other hyperparameter is routed to the model builder
 FIT_PARAMS = ("epochs", "batch_size")
@@ -56,7 +57,7 @@ def make_estimator(model, *, task, params=None, epochs=10, batch_size=32, seed=0
         task: 'binary', 'multiclass' or 'regression'.
         params: builder and training parameters, e.g. `{"hidden_units": (16,), "dropout_rate": 0.1}`.
     """
-    if task not in ("binary", "multiclass", "regression"):
+    if task not in SUPERVISED_TASKS:
         raise InvalidParameterError(
             f"`task` must be 'binary', 'multiclass' or 'regression' for diagnostics. Received: task={task!r}"
         )

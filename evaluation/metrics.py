@@ -6,6 +6,7 @@ from evaluation import _checks
 from evaluation import plots as _plots
 from evaluation.report import Report
 from zoo.errors import InvalidParameterError
+from zoo.tasks import CLASSIFICATION_TASKS
 
 
 def classification_report(model, X, y, *, class_names=None, task=None, plots=True):
@@ -41,7 +42,7 @@ def classification_report_from_predictions(y, probabilities, *, class_names=None
     y = _checks.check_samples(y, "y")
     outputs = _checks.check_outputs(probabilities, len(y))
     task = _checks.check_task(task) or _checks.infer_task(outputs, y)
-    if task not in ("binary", "multiclass"):
+    if task not in CLASSIFICATION_TASKS:
         raise InvalidParameterError(
             f"`task` must be 'binary' or 'multiclass' for a classification report. Received: task={task!r}"
         )

@@ -1,13 +1,10 @@
 """The report object every evaluation returns: metrics, tables, PNG plots; JSON, HTML and MLflow."""
 
-import base64
 import dataclasses
-import html
 import json
-import math
 import os
 
-import numpy as np
+from zoo._json import jsonable
 
 
 @dataclasses.dataclass
@@ -66,11 +63,11 @@ class Report:
         return {
             "kind": self.kind,
             "task": self.task,
-            "metrics": {k: _jsonable(v) for k, v in self.metrics.items()},
-            "tables": {name: _jsonable(frame.to_dict(orient="split")) for name, frame in self.tables.items()},
+            "metrics": {k: jsonable(v) for k, v in self.metrics.items()},
+            "tables": {name: jsonable(frame.to_dict(orient="split")) for name, frame in self.tables.items()},
             "plots": [f"{name}.png" for name in self.plots],
             "notes": list(self.notes),
-            "meta": _jsonable(self.meta),
+            "meta": jsonable(self.meta),
         }
 
     def to_json(self, indent=2):
@@ -122,26 +119,3 @@ class Report:
             self.save(folder)
             client.log_artifacts(run_id, folder, artifact_path)
         return run_id
-
-
-def png_data_uri(png):
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _jsonable(value):
-    """Plain Python values for json.dumps: numpy scalars/arrays unwrapped, NaN/inf as None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def escape(value):
-    return html.escape(str(value))

@@ -9,13 +9,13 @@ import tempfile
 
 from export import formats as fmt
 from export import verify
-from export._options import check_options, check_out_dir
+from export._options import FORMATS, check_options, check_out_dir
 from export.manifest import Artifact, Manifest, digest
 from export.parts import exportable_parts
 from export.runtimes import FlexDelegateMissing, KerasRunner, open_runner
 from zoo.errors import InvalidParameterError, InvalidTypeError
 
-DEFAULT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+DEFAULT_FORMATS = FORMATS  # every format, in the order they are written
 
 
 def export_model(model, out_dir, formats=DEFAULT_FORMATS, *, quantize=(), representative_data=None,

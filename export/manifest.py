@@ -1,10 +1,11 @@
-"""The export manifest: what was written, its sha256, parity and latency; atomic JSON writes."""
+"""The export manifest: what was written, its sha256, parity and latency."""
 
 import dataclasses
 import hashlib
 import json
 import os
-import uuid
+
+from zoo._json import write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -92,33 +93,6 @@ def load_manifest(out_dir):
     """Read the manifest of an export directory."""
     with open(os.path.join(out_dir, MANIFEST_NAME), encoding="utf-8") as handle:
         return Manifest.from_dict(json.load(handle), out_dir)
-
-
-def write_json_atomic(path, data):
-    """Write JSON to a temp file beside `path`, read it back, then rename it over `path`."""
-    text = json.dumps(data, indent=2, sort_keys=False, default=_jsonable)
-    temp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with open(temp, encoding="utf-8") as handle:
-            json.load(handle)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
-
-
-def _jsonable(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def digest(path):

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuning.config import parse_config
+from keras_zoo.config import parse_config
 from zoo.errors import InvalidParameterError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,7 +55,7 @@ def _run_case(path, folder, model_path):
     _materialize(case, folder, model_path)
     before = set(os.listdir(folder))
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder}/mlflow.db")
-    result = subprocess.run([sys.executable, "-m", "zoo", *case["argv"]], cwd=folder, env=env,
+    result = subprocess.run([sys.executable, "-m", "keras_zoo", *case["argv"]], cwd=folder, env=env,
                             capture_output=True, text=True, timeout=300)
     return case, result, before, set(os.listdir(folder))
 

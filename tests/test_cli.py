@@ -11,14 +11,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def zoo_cli(*args):
-    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "keras_zoo", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
 
 
 def test_list_and_show_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "from zoo.cli import main\n"
+        "from keras_zoo.cli import main\n"
         "assert main(['list']) == 0\n"
         "assert main(['list', '--json', '--task', 'regression']) == 0\n"
         "for name in __import__('zoo').list_models():\n"

@@ -26,7 +26,7 @@ def free_port():
 
 
 def zoo(*args, cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
-    return subprocess.Popen([sys.executable, "-m", "zoo", *map(str, args)], cwd=cwd, stdout=stdout,
+    return subprocess.Popen([sys.executable, "-m", "keras_zoo", *map(str, args)], cwd=cwd, stdout=stdout,
                             stderr=stderr, text=True)
 
 

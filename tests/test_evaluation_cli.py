@@ -101,7 +101,7 @@ def test_evaluate_bad_input_is_one_error_line_and_exit_2(iris_model, tmp_path, a
 
 
 def test_a_file_that_is_not_a_keras_model(tmp_path):
-    from evaluation.cli import load_model
+    from keras_zoo.commands.evaluate import load_model
     from zoo.errors import InvalidParameterError
 
     bad = tmp_path / "broken.keras"

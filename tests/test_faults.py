@@ -88,7 +88,7 @@ def test_tracking_server_stopped_mid_search_loses_no_metric(tmp_path):
 
     server, uri = start_tracking_server(tmp_path, db, "server2.log")  # the same store, back on another port
     try:
-        sync = subprocess.run([sys.executable, "-m", "zoo", "tracking", "sync", str(out / "search"),
+        sync = subprocess.run([sys.executable, "-m", "keras_zoo", "tracking", "sync", str(out / "search"),
                                "--tracking-uri", uri], cwd=tmp_path, capture_output=True, text=True,
                               timeout=300)
         assert sync.returncode == 0, sync.stderr[-2000:]

@@ -14,11 +14,11 @@ from zoo.errors import InvalidParameterError
 from zoo.saving import load_keras_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ["zoo", "tuning", "evaluation", "export"]
+PACKAGES = ["zoo", "tuning", "evaluation", "export", "keras_zoo"]
 
 
 def product_calls():
-    """(file, call node) for every call in the four packages."""
+    """(file, call node) for every call in the five packages."""
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             tree = ast.parse(path.read_text(), filename=str(path))
@@ -54,7 +54,7 @@ def test_a_model_with_a_lambda_layer_is_refused_with_a_message(lambda_model):
 
 def test_the_cli_refuses_a_lambda_model_in_one_line(lambda_model, tmp_path):
     # `zoo evaluate` and `zoo export` load through the same `load_keras_model`
-    result = subprocess.run([sys.executable, "-m", "zoo", "export", str(lambda_model),
+    result = subprocess.run([sys.executable, "-m", "keras_zoo", "export", str(lambda_model),
                              "--out", str(tmp_path / "out")], capture_output=True, text=True,
                             cwd=tmp_path, timeout=300)
     assert result.returncode == 2
@@ -82,7 +82,7 @@ def test_yaml_is_only_safe_loaded_and_nothing_is_unpickled():
 
 
 def test_the_config_loader_refuses_python_tags(tmp_path):
-    from tuning.config import load_config
+    from keras_zoo.config import load_config
 
     marker = tmp_path / "executed"
     config = tmp_path / "config.yaml"
@@ -102,7 +102,7 @@ def test_worker_ids_cannot_name_paths_outside_the_output(worker_id):
 
 def test_tracking_server_listens_on_loopback_unless_told_otherwise():
     from tuning import server
-    from zoo.cli import build_parser
+    from keras_zoo.cli import build_parser
 
     args = build_parser().parse_args(["tracking-server"])
     assert args.host == "127.0.0.1"
@@ -122,7 +122,7 @@ def test_outputs_keep_to_their_folder(tmp_path):
         "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"},
         "export": {"enabled": True, "formats": ["keras", "onnx"]}}))
     before = set(os.listdir(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "zoo", "run", str(config), "--out", "out"],
+    result = subprocess.run([sys.executable, "-m", "keras_zoo", "run", str(config), "--out", "out"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     # besides --out, only the tracking store: MLflow's sqlite database and its artifact root

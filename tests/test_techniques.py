@@ -14,7 +14,7 @@ from sklearn.metrics import recall_score
 from sklearn.model_selection import train_test_split
 
 import zoo
-from tuning.config import parse_config
+from keras_zoo.config import parse_config
 from tuning.hypermodel import ZooHyperModel
 from zoo.class_weights import compute_class_weights
 from zoo.data import load_dataset
@@ -366,7 +366,7 @@ def test_config_keys_and_their_errors():
 
 
 def run_zoo(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "keras_zoo", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": ROOT})
 
 

@@ -257,7 +257,7 @@ def write_config(tmp_path, **overrides):
 
 
 def zoo_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "keras_zoo", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=600)
 
 
@@ -298,7 +298,7 @@ def test_sigkill_mid_search_then_rerun_resumes_without_duplicates(tmp_path):
         "tracking": {"uri": uri_of(tmp_path)},
     }))
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "zoo", "tune", str(config), "--out", str(out)]
+    command = [sys.executable, "-m", "keras_zoo", "tune", str(config), "--out", str(out)]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     second_trial = out / "search" / "trials" / "trial_1" / "trial.json"
     deadline = time.monotonic() + 300

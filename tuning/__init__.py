@@ -1,15 +1,14 @@
-"""Keras Tuner search over the catalog, tracked in MLflow: hypermodel, oracles, search, CLI.
+"""Keras Tuner search over the catalog, tracked in MLflow: hypermodel, oracles, search, distributed mode.
 
 >>> from tuning import search
 >>> from zoo.data import load_dataset
 >>> result = search(load_dataset("iris"), families=["mlp"], max_trials=3, max_epochs=5)
 """
 
-from tuning.config import RunConfig, load_config, parse_config
-from tuning.search import SearchFailed, SearchResult, run_search, search
+from tuning.options import ALGORITHMS, SearchOptions
+from tuning.search import LocalRunner, SearchFailed, SearchResult, search
 
-__all__ = ["RunConfig", "SearchFailed", "SearchResult", "load_config", "parse_config", "run_search",
-           "search"]
+__all__ = ["ALGORITHMS", "LocalRunner", "SearchFailed", "SearchOptions", "SearchResult", "search"]
 
 
 def __getattr__(name):

@@ -14,11 +14,9 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +26,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # a failed bind is reported by 
 
 import grpc  # noqa: E402
 
+from tuning.processes import terminate  # noqa: E402
 from zoo.errors import InvalidParameterError, JobFailed  # noqa: E402
 
 SERVICE = "zoo.Cluster"
@@ -107,7 +106,7 @@ class Chief:
     """
 
     def __init__(self, bind, *, fingerprint, worker_timeout=WORKER_TIMEOUT, local_workers=0,
-                 config_path=None, chief_timeout=CHIEF_TIMEOUT, verbose=False):
+                 worker_command=None, verbose=False):
         host, port = bind
         self.fingerprint = fingerprint
         self.worker_timeout = float(worker_timeout)
@@ -134,8 +133,8 @@ class Chief:
         self.started = {}  # trial_id -> (monotonic start, worker id)
         self.trial_seconds = 0.0
         self.local_workers = local_workers
-        self.config_path = config_path
-        self.chief_timeout = chief_timeout
+        # (worker id, chief port, TF threads) -> the command line of a local worker process
+        self.worker_command = worker_command
         self.verbose = verbose
         self.processes = {}  # worker id -> Popen, for `zoo tune --workers N`
 
@@ -187,6 +186,12 @@ class Chief:
         return {**self.info, "state": "finished" if worker.state == "finished" else "running"}
 
     # --- serving -------------------------------------------------------------------------------
+    def run_trials(self, tuner, fit_args, fit_kwargs, session):
+        """The trial runner `tuning.search` calls: serve the trials instead of running them."""
+        self.serve(tuner, tracker=session.tracker, parent_run_id=session.parent_run_id,
+                   tracking_uri=session.tracking_uri, experiment=session.experiment,
+                   progress=session.progress)
+
     def serve(self, tuner, *, tracker, parent_run_id, tracking_uri, experiment, progress=None):
         """Serve `tuner.oracle` to the workers until every trial has ended; called by `search`."""
         from keras_tuner.src import protos
@@ -297,11 +302,7 @@ class Chief:
         env = {**os.environ, "ZOO_PARENT_PID": str(os.getpid())}
         for index in range(self.local_workers):
             worker_id = f"w{index}"
-            command = [sys.executable, "-m", "zoo", "tune", self.config_path, "--role", "worker",
-                       "--chief", f"127.0.0.1:{self.port}", "--worker-id", worker_id,
-                       "--threads", str(threads), "--chief-timeout", str(self.chief_timeout)]
-            if self.verbose:
-                command.append("--verbose")
+            command = self.worker_command(worker_id, self.port, threads)
             # a session of their own: Ctrl-C reaches the chief, which stops them in order
             process = subprocess.Popen(command, env=env, start_new_session=True,
                                        stdout=subprocess.DEVNULL if not self.verbose else None)
@@ -312,17 +313,7 @@ class Chief:
         """End the local worker processes: wait `grace` seconds, then SIGTERM, then SIGKILL."""
         processes = list(self.processes.values())
         self.processes = {}
-        for sig, wait in ((None, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            alive = [p for p in processes if p.poll() is None]
-            if not alive:
-                return
-            for process in alive:
-                if sig is not None:
-                    process.send_signal(sig)
-            deadline = time.monotonic() + wait
-            for process in alive:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(max(0.0, deadline - time.monotonic()))
+        terminate(processes, grace=grace)
 
     def trial_started(self, trial_id, worker_id):
         self.started[trial_id] = (time.monotonic(), worker_id)
@@ -557,26 +548,10 @@ def exit_with_parent():
         sys.exit(1)
 
 
-def run_worker(config, *, chief, worker_id, threads=None, chief_timeout=CHIEF_TIMEOUT, verbose=False):
-    """Join the chief at `chief`, then run trials until it says stop. Returns the number run."""
-    exit_with_parent()
-    check_worker_id(worker_id)
-    link = WorkerLink(chief, worker_id, fingerprint=config.fingerprint(), chief_timeout=chief_timeout)
-    info = link.join()  # before TensorFlow: a refusal or a silent chief costs no import
-    if info.get("state") == "finished":
-        print(f"worker {worker_id}: the search at {link.address} has finished", flush=True)
-        return 0
+def set_threads(threads=None):
+    """TensorFlow's thread pools for a worker process: `threads` (default every core) for ops."""
     import tensorflow as tf
 
     threads = int(threads or default_threads())
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-
-    from tuning.search import run_search
-
-    directory = tempfile.mkdtemp(prefix=f"zoo-worker-{worker_id}-")  # Keras Tuner's scratch
-    try:
-        run_search(config, None, verbose=verbose, worker=link, directory=directory)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-    return 0

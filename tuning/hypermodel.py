@@ -8,6 +8,7 @@ from tuning import space
 from tuning.space import FAMILY_HP
 from zoo import training
 from zoo.errors import InvalidParameterError, unknown_name
+from zoo.tasks import CLASSIFICATION_TASKS
 
 TRANSFER_FAMILY = "transfer"  # the pseudo-family of a model built from `transfer`
 TRANSFER_PARAMS = ("head_units", "dropout_rate")
@@ -55,15 +56,6 @@ class ZooHyperModel(kt.HyperModel):
         self.families = space.check_families(families, input_shape=input_shape,
                                              num_outputs=num_outputs, task=task, params=params)
 
-    @classmethod
-    def from_config(cls, config, data):
-        """The hypermodel a `RunConfig` describes for a loaded `Dataset`."""
-        model, search = config.model, config.search
-        return cls(model.family_names, input_shape=data.input_shape, num_outputs=data.num_outputs,
-                   task=data.task, params=model.params, batch_sizes=search.batch_sizes,
-                   tune_training=search.tune_training, class_weight=model.class_weight,
-                   class_names=data.class_names, transfer=model.transfer)
-
     @staticmethod
     def _check_class_weight(class_weight, task, class_names):
         from zoo.class_weights import check_class_weight, compute_class_weights
@@ -71,7 +63,7 @@ class ZooHyperModel(kt.HyperModel):
         if class_weight is None:
             return None
         check_class_weight(class_weight, field="model.class_weight")
-        if task not in ("binary", "multiclass"):
+        if task not in CLASSIFICATION_TASKS:
             raise InvalidParameterError(
                 f"`model.class_weight` applies to classification tasks. Received: task={task!r}"
             )

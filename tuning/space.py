@@ -63,8 +63,11 @@ def check_grid(families, params, tune_training):
         declare(recorder, [family], dict(params or {}), tune_training)
         for entry in recorder.entries:
             if entry["type"] == "float" and "step" not in entry:
-                raise InvalidParameterError(
-                    f"`search.algorithm` 'grid' needs a step for every float hyperparameter; "
-                    f"'{entry['name']}' is continuous (fix it in model.params, or use another "
-                    f"algorithm). Received: search.algorithm='grid'"
-                )
+                raise continuous_error(entry["name"])
+
+
+def continuous_error(name):
+    return InvalidParameterError(
+        f"`search.algorithm` 'grid' needs a step for every float hyperparameter; '{name}' is "
+        f"continuous (fix it in model.params, or use another algorithm). "
+        f"Received: search.algorithm='grid'")

@@ -6,6 +6,7 @@ import time
 import keras
 import keras_tuner as kt
 import numpy as np
+from zoo.tasks import CLASSIFICATION_TASKS
 
 
 STATUS = {"COMPLETED": "FINISHED"}
@@ -24,18 +25,13 @@ class EpochLogger(keras.callbacks.Callback):
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
 
 
-def objective_direction(name):
-    """'max' for accuracy-like metrics, 'min' for losses and errors."""
-    return "max" if name.split("val_", 1)[-1] in ("accuracy", "auc") else "min"
-
-
 def cv_splitter(task, input_rank, folds, seed):
     """Stratified k-fold for classification, time-ordered folds for sequences, k-fold otherwise."""
     from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
 
     if input_rank == 2:  # (timesteps, features): later folds must not train on the future
         return TimeSeriesSplit(n_splits=folds)
-    if task in ("binary", "multiclass"):
+    if task in CLASSIFICATION_TASKS:
         return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return KFold(n_splits=folds, shuffle=True, random_state=seed)
 

@@ -12,9 +12,8 @@ import types
 from zoo._params import check_params
 from zoo.errors import InvalidParameterError, InvalidTypeError, unknown_name
 
+
 # Tasks a head can be built for, with whether they need `num_outputs` from the caller.
-CLASSIFICATION_TASKS = ("binary", "multiclass")
-SUPERVISED_TASKS = ("binary", "multiclass", "regression")
 
 _REGISTRY = {}
 

@@ -8,9 +8,10 @@ import numpy as np
 
 from zoo._params import Int, Options, Real, check_params
 from zoo.errors import InvalidParameterError, unknown_name
+from zoo.tasks import SUPERVISED_TASKS
 
 BUNDLED = ("digits", "iris", "wine", "breast_cancer", "diabetes")
-TASKS = ("binary", "multiclass", "regression")
+TASKS = SUPERVISED_TASKS
 
 CONSTRAINTS = {
     "shape": Options(("flat", "image")),

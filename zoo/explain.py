@@ -5,12 +5,13 @@ import numpy as np
 
 from zoo._params import Int, Options, check_params
 from zoo.errors import InvalidParameterError
+from zoo.tasks import SUPERVISED_TASKS
 
 CONSTRAINTS = {
     "steps": Int(2, 10000),
     "n_repeats": Int(1, 1000),
     "seed": Int(0),
-    "task": Options(("binary", "multiclass", "regression")),
+    "task": Options(SUPERVISED_TASKS),
 }
 
 

@@ -6,6 +6,7 @@ Module import does not import Keras; the functions that build Keras objects impo
 
 from zoo._params import Bool, Int, Options, Real, check_params
 from zoo.errors import InvalidParameterError
+from zoo.tasks import SUPERVISED_TASKS
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "swish", "softmax")
 INITIALIZERS = {
@@ -245,7 +246,7 @@ def compile_model(model, *, task, **options):
         raise InvalidParameterError(
             f"`label_smoothing` applies only to classification tasks. Received: task={task!r}"
         )
-    if task in ("binary", "multiclass", "regression"):
+    if task in SUPERVISED_TASKS:
         loss, metrics = loss_and_metrics(task, label_smoothing=options["label_smoothing"])
         model.compile(optimizer=make_optimizer(options), loss=loss, metrics=metrics)
     else:  # models with their own train_step (VAE, GAN, Siamese) own their losses

@@ -5,6 +5,7 @@ rate (fine-tuning)."""
 
 from zoo._params import Bool, Int, IntSeq, Real, check_params
 from zoo.errors import InvalidParameterError, suggest
+from zoo.tasks import SUPERVISED_TASKS
 
 BASE_NAME = "transfer_base"
 CONSTRAINTS = {
@@ -87,7 +88,7 @@ def transfer_model(source, *, num_outputs, task, layer=None, head_units=(), drop
 
     options = check_params("transfer_model", CONSTRAINTS,
                            {"head_units": head_units, "dropout_rate": dropout_rate, "freeze": freeze})
-    if task not in ("binary", "multiclass", "regression"):
+    if task not in SUPERVISED_TASKS:
         raise InvalidParameterError(
             f"`task` of `transfer_model` must be one of 'binary', 'multiclass', 'regression'. Received: task={task!r}"
         )

@@ -3,6 +3,7 @@
 from zoo import training
 from zoo._params import Real
 from zoo._registry import register
+from zoo.tasks import SUPERVISED_TASKS
 
 
 def space(hp, prefix="perceptron"):
@@ -19,7 +20,7 @@ CONSTRAINTS = {
 }
 
 
-@register("perceptron", tasks=("binary", "multiclass", "regression"), input_kind="tabular",
+@register("perceptron", tasks=SUPERVISED_TASKS, input_kind="tabular",
           example_input_shape=(4,), space=space, constraints=CONSTRAINTS)
 def perceptron(*, input_shape, num_outputs, task, initializer="glorot", regularizer="none",
                regularization=0.0):

@@ -8,9 +8,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from export._options import FORMATS
+from tuning.options import ALGORITHMS, SearchOptions
 from zoo.errors import InvalidParameterError, suggest
-
-ALGORITHMS = ("random", "grid", "bayesian", "hyperband", "evolution")
+from zoo.tasks import SUPERVISED_TASKS
 
 
 class _Section(BaseModel):
@@ -100,13 +101,14 @@ class SearchConfig(_Section):
     max_consecutive_failures: int = Field(3, ge=1)
     early_stopping_patience: Optional[int] = Field(None, ge=1)
     tune_training: bool = True
+    # distributed search: seconds without contact before a worker's trial is handed on
+    worker_timeout: Optional[float] = Field(None, gt=0)
 
 
 class TrackingConfig(_Section):
     uri: Optional[str] = None
     experiment: str = Field("keras-zoo", min_length=1)
     register_model: Optional[str] = None
-    log_trial_models: bool = False
     enabled: bool = True
 
 
@@ -116,13 +118,13 @@ class EvaluateConfig(_Section):
 
 class ExportConfig(_Section):
     enabled: bool = False
-    formats: list[str] = Field(default_factory=lambda: ["keras", "savedmodel", "tflite", "onnx"])
+    formats: list[str] = Field(default_factory=lambda: list(FORMATS))
     quantize: list[str] = Field(default_factory=list)
 
 
 class RunConfig(_Section):
     data: DataConfig
-    task: Optional[Literal["binary", "multiclass", "regression"]] = None
+    task: Optional[Literal[SUPERVISED_TASKS]] = None
     model: ModelConfig
     search: SearchConfig = SearchConfig()
     tracking: TrackingConfig = TrackingConfig()
@@ -133,6 +135,25 @@ class RunConfig(_Section):
         """A hash of everything that decides the trial sequence (not tracking or outputs)."""
         decisive = self.model_dump(include={"data", "task", "model", "search"})
         return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def search_options(config, directory, *, verbose=False, retrain=True, **overrides):
+    """The `tuning.SearchOptions` a `RunConfig` describes, searching in `directory`."""
+    model, search, tracking = config.model, config.search, config.tracking
+    options = dict(
+        families=tuple(model.family_names), params=model.params, algorithm=search.algorithm,
+        objective=search.objective, max_trials=search.max_trials, max_epochs=search.max_epochs,
+        time_budget=search.time_budget, seed=search.seed, cv_folds=search.cv_folds,
+        batch_sizes=tuple(search.batch_sizes),
+        max_consecutive_failures=search.max_consecutive_failures,
+        early_stopping_patience=search.early_stopping_patience,
+        tune_training=search.tune_training, class_weight=model.class_weight,
+        transfer=model.transfer, directory=directory, tracking_uri=tracking.uri,
+        experiment=tracking.experiment, tracking=tracking.enabled,
+        register_model=tracking.register_model, fingerprint=config.fingerprint(),
+        verbose=verbose, retrain=retrain)
+    options.update(overrides)
+    return SearchOptions(**options)
 
 
 def _message(error, data):

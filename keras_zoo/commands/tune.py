@@ -5,6 +5,9 @@ process, as a chief with N local workers (`--workers N`), or as one role of a mu
 Importing this module does not import TensorFlow."""
 
 import os
+import shutil
+import sys
+import tempfile
 
 
 def add_arguments(parser):
@@ -60,44 +63,72 @@ def _check_roles(args):
 
 
 def main(args):
-    from tuning.config import load_config
-    from tuning.search import run_search
+    from keras_zoo.config import load_config
+    from keras_zoo.pipeline import save_best, search_step
 
     _check_roles(args)
     config = load_config(args.config)
     if args.role == "worker":
-        from tuning.distributed import CHIEF_TIMEOUT, run_worker
-
-        return run_worker(config, chief=args.chief, worker_id=args.worker_id, threads=args.threads,
-                          chief_timeout=args.chief_timeout or CHIEF_TIMEOUT, verbose=args.verbose)
+        return _run_worker(config, args)
     if args.role == "chief" or args.workers:
         result = _run_chief(config, args)
     else:
-        result, _ = run_search(config, args.out, verbose=args.verbose)
-    path = os.path.join(args.out, "best_model.keras")
-    result.best_model.save(path)
+        result, _ = search_step(config, args.out, verbose=args.verbose)
+    path = save_best(result, args.out)
     print(f"best {result.objective}={result.best_score:.4f} ({result.family}); model: {path}; "
           f"MLflow run: {result.run_id}")
     return 0
 
 
 def _run_chief(config, args):
+    from keras_zoo.pipeline import search_step
     from tuning.distributed import LOCAL_CHIEF_TIMEOUT, WORKER_TIMEOUT, Chief, parse_address
-    from tuning.search import run_search
 
     bind = parse_address(args.bind, "--bind", allow_port_zero=True) if args.bind else ("127.0.0.1", 0)
-    worker_timeout = (args.worker_timeout or getattr(config.search, "worker_timeout", None)
-                      or WORKER_TIMEOUT)
+    worker_timeout = args.worker_timeout or config.search.worker_timeout or WORKER_TIMEOUT
+    config_path = os.path.abspath(args.config)
+
+    def worker_command(worker_id, port, threads):
+        command = [sys.executable, "-m", "keras_zoo", "tune", config_path, "--role", "worker",
+                   "--chief", f"127.0.0.1:{port}", "--worker-id", worker_id,
+                   "--threads", str(threads), "--chief-timeout", str(LOCAL_CHIEF_TIMEOUT)]
+        return command + (["--verbose"] if args.verbose else [])
+
     chief = Chief(bind, fingerprint=config.fingerprint(), worker_timeout=worker_timeout,
-                  local_workers=args.workers or 0, config_path=os.path.abspath(args.config),
-                  chief_timeout=LOCAL_CHIEF_TIMEOUT, verbose=args.verbose)
+                  local_workers=args.workers or 0, worker_command=worker_command,
+                  verbose=args.verbose)
     finished = False
     try:
         # the workers import TensorFlow while the chief does; they join once it serves
         chief.start_local_workers()
-        result, _ = run_search(config, args.out, verbose=args.verbose, serve=chief.serve)
+        result, _ = search_step(config, args.out, verbose=args.verbose, runner=chief)
         finished = True
     finally:
         # after a search the workers, told to stop, are leaving: give them time; else end them now
         chief.stop_local_workers(grace=30 if finished else 0)
     return result
+
+
+def _run_worker(config, args):
+    """Join the chief, then run the trials it hands out until it says stop."""
+    from keras_zoo.config import search_options
+    from keras_zoo.pipeline import load_data
+    from tuning import distributed
+    from tuning.search import work_trials
+
+    distributed.exit_with_parent()
+    distributed.check_worker_id(args.worker_id)
+    link = distributed.WorkerLink(args.chief, args.worker_id, fingerprint=config.fingerprint(),
+                                  chief_timeout=args.chief_timeout or distributed.CHIEF_TIMEOUT)
+    info = link.join()  # before TensorFlow: a refusal or a silent chief costs no import
+    if info.get("state") == "finished":
+        print(f"worker {args.worker_id}: the search at {link.address} has finished", flush=True)
+        return 0
+    distributed.set_threads(args.threads)
+    data = load_data(config)
+    directory = tempfile.mkdtemp(prefix=f"zoo-worker-{args.worker_id}-")  # Keras Tuner's scratch
+    try:
+        work_trials(data, link, search_options(config, directory, verbose=args.verbose))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return 0

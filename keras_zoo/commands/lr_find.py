@@ -15,26 +15,21 @@ def add_arguments(parser):
 
 
 def main(args):
-    from tuning.config import load_config
+    from keras_zoo.config import load_config
+    from keras_zoo.pipeline import hypermodel_for, load_data
     from zoo import lr_finder
     from zoo._paths import check_writable_dir
-    from zoo.data import load_dataset
 
     config = load_config(args.config)
     options = lr_finder.check_options(min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps,
                                       batch_size=config.search.batch_sizes[0], seed=config.search.seed)
     check_writable_dir(args.out, "out")
-    data_config = config.data
-    data = load_dataset(data_config.source, target=data_config.target, shape=data_config.shape,
-                        task=config.task, test_size=data_config.test_size,
-                        val_size=data_config.val_size, seed=data_config.seed, scale=data_config.scale)
+    data = load_data(config)
 
     import keras
     import keras_tuner as kt
 
-    from tuning.hypermodel import ZooHyperModel
-
-    hypermodel = ZooHyperModel.from_config(config, data)
+    hypermodel = hypermodel_for(config, data)
     keras.utils.set_random_seed(config.search.seed)
     model = hypermodel.build(kt.HyperParameters())  # the default configuration of the first family
     result = lr_finder.find_learning_rate(model, data.X_train, data.y_train, **options)

@@ -1,5 +1,5 @@
 """The `zoo` command line. `zoo list`, `zoo show` and `--help` never import TensorFlow; the other
-commands live in their packages' `cli` modules, which import their heavy parts when run."""
+commands live in `keras_zoo.commands`, whose modules import their heavy parts when run."""
 
 import argparse
 import contextlib
@@ -11,16 +11,17 @@ import sys
 import threading
 import warnings
 
+from zoo._json import jsonable
 from zoo.errors import JobFailed, ZooError
 
 # command -> module with `add_arguments(parser)` and `main(args) -> int`; `help` for the listing.
 COMMANDS = {
-    "tune": ("tuning.cli", "run the hyperparameter search a config describes"),
-    "evaluate": ("evaluation.cli", "evaluate a saved model on a dataset and write a report"),
-    "export": ("export.cli", "export a Keras model to SavedModel/TFLite/ONNX and verify each"),
-    "lr-find": ("tuning.lr_find", "learning-rate range test: loss vs LR plot and a suggested LR"),
-    "tracking-server": ("tuning.server", "start an MLflow tracking server (loopback by default)"),
-    "tracking": ("tuning.tracking_cli", "tracking sync DIR: replay what a search logged locally while its MLflow server was down"),
+    "tune": ("keras_zoo.commands.tune", "run the hyperparameter search a config describes"),
+    "evaluate": ("keras_zoo.commands.evaluate", "evaluate a saved model on a dataset and write a report"),
+    "export": ("keras_zoo.commands.export", "export a Keras model to SavedModel/TFLite/ONNX and verify each"),
+    "lr-find": ("keras_zoo.commands.lr_find", "learning-rate range test: loss vs LR plot and a suggested LR"),
+    "tracking-server": ("keras_zoo.commands.tracking_server", "start an MLflow tracking server (loopback by default)"),
+    "tracking": ("keras_zoo.commands.tracking", "tracking sync DIR: replay what a search logged locally while its MLflow server was down"),
 }
 
 
@@ -75,21 +76,17 @@ def describe_model(name):
         "input": {"kind": spec.input_kind, "ranks": list(spec.input_ranks),
                   "example_shape": list(spec.example_input_shape)},
         "parameters": [
-            {"name": param, "default": _jsonable(spec.defaults[param]),
+            {"name": param, "default": jsonable(spec.defaults[param]),
              "constraint": spec.constraints[param].description}
             for param in spec.constraints
         ],
         "training_options": [
-            {"name": option, "default": _jsonable(training.DEFAULTS[option]),
+            {"name": option, "default": jsonable(training.DEFAULTS[option]),
              "constraint": training.CONSTRAINTS[option].description}
             for option in training.CONSTRAINTS
         ],
-        "search_space": [{k: _jsonable(v) for k, v in entry.items()} for entry in describe_space(spec)],
+        "search_space": [{k: jsonable(v) for k, v in entry.items()} for entry in describe_space(spec)],
     }
-
-
-def _jsonable(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _add_show(subparsers):
@@ -111,7 +108,7 @@ def _show(args):
     print("\nparameters:")
     for param in info["parameters"]:
         print(f"  {param['name']} = {param['default']!r}  ({param['constraint']})")
-    print("\ntraining options (create_model, config `train`):")
+    print("\ntraining options (create_model, config `model.params`):")
     for option in info["training_options"]:
         print(f"  {option['name']} = {option['default']!r}  ({option['constraint']})")
     print("\nsearch space:")
@@ -133,44 +130,11 @@ def _add_run(subparsers):
 
 def _run(args):
     """search → retrain best → `best_model.keras` → report/ → export/ (each step as configured)."""
-    from tuning.search import run_search
-    from tuning.config import load_config
+    from keras_zoo.config import load_config
+    from keras_zoo.pipeline import run
 
-    config = load_config(args.config)
-    if config.export.enabled:
-        from export._options import check_options
-
-        check_options(config.export.formats, config.export.quantize, None,
-                      has_representative_data=True)
-    result, data = run_search(config, args.out, verbose=args.verbose)
-    model_path = os.path.join(args.out, "best_model.keras")
-    result.best_model.save(model_path)
-    print(f"best {result.objective}={result.best_score:.4f} ({result.family}); model: {model_path}")
-    if config.evaluate.enabled:
-        from evaluation import evaluate_model
-
-        report = evaluate_model(result.best_model, data.X_test, data.y_test, task=data.task,
-                                class_names=data.class_names, history=result.history,
-                                out_dir=os.path.join(args.out, "report"),
-                                title=f"keras-zoo: {result.family} on {data.name}")
-        if result.run_id:
-            report.log_to_mlflow(result.run_id, client=result.tracker.client)
-        print(f"report: {os.path.join(args.out, 'report', 'report.html')}")
-    if config.export.enabled:
-        from export import export_model
-
-        manifest = export_model(result.best_model, os.path.join(args.out, "export"),
-                                formats=config.export.formats, quantize=config.export.quantize,
-                                representative_data=data.X_train[:64], samples=data.X_test[:64],
-                                labels=data.y_test[:64] if data.task != "regression" else None)
-        print(f"export: {os.path.join(args.out, 'export', 'manifest.json')} "
-              f"({'all artifacts verified' if manifest.ok else 'some artifacts FAILED'})")
-        if result.run_id:
-            result.tracker.client.log_artifacts(result.run_id, os.path.join(args.out, "export"),
-                                                "export")
-        if not manifest.ok:
-            return 1
-    return 0
+    outcome = run(load_config(args.config), args.out, verbose=args.verbose)
+    return 0 if outcome.ok else 1
 
 
 def build_parser():

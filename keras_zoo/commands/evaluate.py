@@ -6,6 +6,7 @@ Importing this module imports nothing heavy; Keras, TensorFlow and scikit-learn 
 import os
 
 from zoo.errors import InvalidParameterError
+from zoo.tasks import CLASSIFICATION_TASKS, SUPERVISED_TASKS
 
 SPLITS = ("test", "val", "train")
 
@@ -15,7 +16,7 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True,
                         help="dataset: digits, iris, wine, breast_cancer, diabetes, or a .npz/.csv path")
     parser.add_argument("--target", help="label column of a CSV dataset")
-    parser.add_argument("--task", choices=("binary", "multiclass", "regression", "reconstruction"),
+    parser.add_argument("--task", choices=(*SUPERVISED_TASKS, "reconstruction"),
                         help="default: the dataset's task; 'reconstruction' for autoencoders")
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="which split of the seeded train/val/test split to evaluate (default: test)")
@@ -72,7 +73,7 @@ def main(args):
     task = args.task or data.task
     report = evaluation.evaluate_model(
         model, X, None if task == "reconstruction" else y, task=task,
-        class_names=data.class_names if task in ("binary", "multiclass") else None,
+        class_names=data.class_names if task in CLASSIFICATION_TASKS else None,
         title=f"{os.path.basename(args.model)} on {args.data} ({args.split})")
     report.meta.update({"model_file": os.path.abspath(args.model), "data": args.data, "split": args.split,
                         "seed": args.seed})

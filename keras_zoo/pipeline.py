@@ -1,0 +1,115 @@
+"""The main job, `zoo run`: data → search → retrain the best → evaluate → export, with one tracker
+(the search's MLflow parent run) handed to each step."""
+
+import dataclasses
+import os
+
+from keras_zoo.config import search_options
+from zoo._paths import check_writable_dir
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    """What `run` leaves: the search result, the data it ran on, and what each step wrote."""
+
+    result: object
+    data: object
+    model_path: str
+    report: object = None
+    manifest: object = None
+
+    @property
+    def ok(self):
+        return self.manifest is None or self.manifest.ok
+
+
+def load_data(config):
+    """The `zoo.data.Dataset` a config's `data` and `task` describe."""
+    from zoo.data import load_dataset
+
+    data = config.data
+    return load_dataset(data.source, target=data.target, shape=data.shape, task=config.task,
+                        test_size=data.test_size, val_size=data.val_size, seed=data.seed,
+                        scale=data.scale)
+
+
+def hypermodel_for(config, data):
+    """The `tuning.ZooHyperModel` a config describes for a loaded `Dataset`."""
+    from tuning.hypermodel import ZooHyperModel
+
+    model, search = config.model, config.search
+    return ZooHyperModel(model.family_names, input_shape=data.input_shape,
+                         num_outputs=data.num_outputs, task=data.task, params=model.params,
+                         batch_sizes=search.batch_sizes, tune_training=search.tune_training,
+                         class_weight=model.class_weight, class_names=data.class_names,
+                         transfer=model.transfer)
+
+
+def check_export(config):
+    """Export settings checked before anything runs (no TensorFlow)."""
+    if config.export.enabled:
+        from export._options import check_options
+
+        check_options(config.export.formats, config.export.quantize, None,
+                      has_representative_data=True)
+
+
+def search_step(config, out_dir, *, verbose=False, runner=None):
+    """Load the data and search as the config says; returns `(SearchResult, Dataset)`."""
+    from tuning import search
+
+    check_writable_dir(out_dir, "out")
+    data = load_data(config)
+    options = search_options(config, os.path.join(out_dir, "search"), verbose=verbose)
+    return search(data, options, runner=runner), data
+
+
+def save_best(result, out_dir):
+    path = os.path.join(out_dir, "best_model.keras")
+    result.best_model.save(path)
+    return path
+
+
+def evaluate_step(result, data, out_dir):
+    from evaluation import evaluate_model
+
+    report = evaluate_model(result.best_model, data.X_test, data.y_test, task=data.task,
+                            class_names=data.class_names, history=result.history,
+                            out_dir=os.path.join(out_dir, "report"),
+                            title=f"keras-zoo: {result.family} on {data.name}")
+    if result.tracker:
+        report.log_to_mlflow(result.run_id, client=result.tracker.client)
+    return report
+
+
+def export_step(config, result, data, out_dir):
+    from export import export_model
+
+    folder = os.path.join(out_dir, "export")
+    manifest = export_model(result.best_model, folder, formats=config.export.formats,
+                            quantize=config.export.quantize,
+                            representative_data=data.X_train[:64], samples=data.X_test[:64],
+                            labels=data.y_test[:64] if data.task != "regression" else None)
+    if result.tracker:
+        result.tracker.client.log_artifacts(result.run_id, folder, "export")
+    return manifest
+
+
+def run(config, out_dir, *, verbose=False):
+    """search → retrain best → `best_model.keras` → report/ → export/ (each step as configured).
+
+    Prints one line per step; returns a `RunOutcome` (`ok` is False when an exported artifact
+    failed verification)."""
+    check_export(config)
+    result, data = search_step(config, out_dir, verbose=verbose)
+    outcome = RunOutcome(result=result, data=data, model_path=save_best(result, out_dir))
+    print(f"best {result.objective}={result.best_score:.4f} ({result.family}); "
+          f"model: {outcome.model_path}")
+    if config.evaluate.enabled:
+        outcome.report = evaluate_step(result, data, out_dir)
+        print(f"report: {os.path.join(out_dir, 'report', 'report.html')}")
+    if config.export.enabled:
+        outcome.manifest = export_step(config, result, data, out_dir)
+        print(f"export: {os.path.join(out_dir, 'export', 'manifest.json')} "
+              f"({'all artifacts verified' if outcome.manifest.ok else 'some artifacts FAILED'})")
+    return outcome
