@@ -1,6 +1,6 @@
 """Figure 7: distributed search scaling, trials per minute with `zoo tune --workers 2` vs 1.
 
-Runs only once `tuning/distributed.py` is on main (committed); until then the figure is recorded
+Runs only once `tuning/distributed` is on main (committed); until then the figure is recorded
 as pending. Both runs use the same config (catalog MLP on digits, random search), alternate, and
 count completed trials from Keras Tuner's trial files.
 
@@ -27,14 +27,14 @@ def sizes(quick):
 
 
 def available():
-    """(True, '') when tuning/distributed.py is committed on this checkout, else (False, why)."""
-    path = os.path.join(ROOT, "tuning", "distributed.py")
+    """(True, '') when tuning/distributed is committed on this checkout, else (False, why)."""
+    path = os.path.join(ROOT, "tuning", "distributed")
     if not os.path.exists(path):
-        return False, "tuning/distributed.py does not exist yet"
-    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "tuning/distributed.py"],
+        return False, "tuning/distributed does not exist yet"
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "tuning/distributed"],
                              cwd=ROOT, capture_output=True)
     if tracked.returncode != 0 and os.path.isdir(os.path.join(ROOT, ".git")):
-        return False, "tuning/distributed.py is not committed on main yet (work in progress)"
+        return False, "tuning/distributed is not committed on main yet (work in progress)"
     return True, ""
 
 

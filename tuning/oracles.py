@@ -5,8 +5,8 @@ import random
 import time
 
 import keras_tuner as kt
-from keras_tuner.src.engine import hyperparameters as hp_module
-from keras_tuner.src.engine.trial import TrialStatus
+from keras_tuner.engine import hyperparameters as hp_module
+from keras_tuner.engine.trial import TrialStatus
 
 
 class EvolutionOracle(kt.Oracle):

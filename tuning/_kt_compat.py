@@ -1,0 +1,92 @@
+"""Every use of Keras Tuner's private modules (`keras_tuner.src...`) and private oracle attributes,
+as named functions, so that a Keras Tuner upgrade is checked in one place.
+
+Checked on Keras Tuner 1.4.7 and 1.4.8 (the same layout: `keras_tuner/src/...` in the wheel). Each
+function imports Keras Tuner when called: importing this module costs nothing, so a worker can
+join its chief before TensorFlow is imported.
+"""
+
+import contextlib
+import threading
+
+
+def get_service():
+    """Keras Tuner's protobuf messages module (`CreateTrialResponse`, `EndTrialResponse`, ...)."""
+    from keras_tuner.src import protos
+
+    return protos.get_service()
+
+
+def get_service_grpc():
+    """Keras Tuner's gRPC module (`OracleStub`, `add_OracleServicer_to_server`)."""
+    from keras_tuner.src import protos
+
+    return protos.get_service_grpc()
+
+
+def oracle_servicer(oracle):
+    """Keras Tuner's own gRPC servicer of `oracle`, as its chief serves it."""
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    return OracleServicer(oracle)
+
+
+def set_client_timeout(seconds):
+    """How long a Keras Tuner worker waits for each answer of the chief (an hour by default)."""
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = seconds
+
+
+def quiet_conditions():
+    """Keras Tuner's `Parent.to_proto` prints each conditional value it serializes, that is on
+    every gRPC call: shadow `print` in that one module."""
+    from keras_tuner.src.engine import conditions
+
+    conditions.print = lambda *args, **kwargs: None
+
+
+@contextlib.contextmanager
+def holding(oracle):
+    """Hold the oracle's own lock (the one Keras Tuner's `@synchronized` takes) in this thread."""
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    name = threading.current_thread().name
+    if oracle is None or oracle_module.THREADS[oracle] == name:
+        yield
+        return
+    with oracle_module.LOCKS[oracle]:
+        oracle_module.THREADS[oracle] = name
+        try:
+            yield
+        finally:
+            oracle_module.THREADS[oracle] = None
+
+
+def ongoing(oracle):
+    """The oracle's running trials, tuner id -> `Trial` (its own dict: changes are the oracle's)."""
+    return oracle.ongoing_trials
+
+
+def requeue(oracle, trial_id):
+    """Put a trial back in the oracle's retry queue: the next `create_trial` hands it out again."""
+    oracle._retry_queue.append(trial_id)
+
+
+def unqueue(oracle, trial_id):
+    """Take a trial out of the retry queue; False when it was not there."""
+    if trial_id not in oracle._retry_queue:
+        return False
+    oracle._retry_queue.remove(trial_id)
+    return True
+
+
+def add_tuner(oracle, tuner_id):
+    """Count `tuner_id` among the oracle's live tuners (Keras Tuner's chief ends when none is left
+    and no trial runs)."""
+    oracle.tuner_ids.add(tuner_id)
+
+
+def drop_tuner(oracle, tuner_id):
+    """No longer count `tuner_id` among the oracle's live tuners."""
+    oracle.tuner_ids.discard(tuner_id)

@@ -1,0 +1,43 @@
+"""Distributed search in Keras Tuner's own chief/worker mode: the chief serves the oracle over gRPC
+(Keras Tuner's `OracleServicer`, protos and `KERASTUNER_*` variables) and owns the MLflow parent
+run; workers pull trials and log their nested runs to the same tracking server.
+
+What this package adds to Keras Tuner's mode: a `Hello` call on the same gRPC server with which a
+worker joins (config hash and worker id checked) and keeps its lease; a worker that stops answering
+has its trial re-queued once, then failed, instead of leaving the chief waiting forever; and
+`Chief` with `local_workers` for `zoo tune --workers N` on one machine.
+
+One module per job: `addresses` (addresses, ids, timeouts, threads), `book` (the chief's book of
+workers and leases), `service` (the gRPC service), `chief`, `worker`, `local` (local worker
+processes). Keras Tuner's private modules are reached only through `tuning._kt_compat`.
+"""
+
+import os
+
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # a failed bind is reported by us, in one line
+
+from tuning.distributed.addresses import (  # noqa: E402
+    CHANNEL_OPTIONS,
+    CHIEF_TIMEOUT,
+    HEARTBEAT_SECONDS,
+    LOCAL_CHIEF_TIMEOUT,
+    MAX_REQUEUES,
+    TAKEOVER_SECONDS,
+    WORKER_ID,
+    WORKER_TIMEOUT,
+    check_worker_id,
+    default_threads,
+    parse_address,
+    set_threads,
+)
+from tuning.distributed.book import Refused  # noqa: E402
+from tuning.distributed.chief import Chief  # noqa: E402
+from tuning.distributed.service import METADATA, SERVICE  # noqa: E402
+from tuning.distributed.worker import WorkerLink, exit_with_parent  # noqa: E402
+
+__all__ = [
+    "CHANNEL_OPTIONS", "CHIEF_TIMEOUT", "HEARTBEAT_SECONDS", "LOCAL_CHIEF_TIMEOUT", "MAX_REQUEUES",
+    "METADATA", "SERVICE", "TAKEOVER_SECONDS", "WORKER_ID", "WORKER_TIMEOUT", "Chief", "Refused",
+    "WorkerLink", "check_worker_id", "default_threads", "exit_with_parent", "parse_address",
+    "set_threads",
+]

@@ -1,0 +1,141 @@
+"""The chief: its gRPC server serving the oracle to the workers, until every trial has ended."""
+
+import time
+from concurrent import futures
+
+import grpc
+
+from tuning import _kt_compat as kt_compat
+from tuning.distributed.addresses import WORKER_TIMEOUT
+from tuning.distributed.book import Book
+from tuning.distributed.local import LocalWorkers
+from tuning.distributed.service import add_services
+from zoo.errors import InvalidParameterError, JobFailed
+
+
+class Chief:
+    """The chief's gRPC server, its book of workers and its local worker processes.
+
+    The port is bound in `__init__`, before anything else happens (a port in use is refused at
+    once); the server starts serving when `serve` is called from inside the search, that is once
+    the parent run exists and the oracle is loaded.
+    """
+
+    def __init__(self, bind, *, fingerprint, worker_timeout=WORKER_TIMEOUT, local_workers=0,
+                 worker_command=None, verbose=False):
+        host, port = bind
+        self.worker_timeout = float(worker_timeout)
+        # threads, not processes: an IDLE answer holds one for a second, heartbeats must not queue
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(32, 2 * local_workers + 4)),
+                                  options=[("grpc.so_reuseport", 0)])
+        try:
+            self.port = self.server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:
+            self.port = 0
+        if not self.port:
+            raise InvalidParameterError(
+                f"`--bind` {host}:{port} cannot be bound: the port is in use or the address is not "
+                f"one of this host's. Received: --bind={host}:{port}")
+        self.host = host
+        self.address = f"{host}:{self.port}"
+        self.book = Book(fingerprint)
+        self.info = None  # what a joining worker is told: parent run, tracking URI, experiment
+        self.oracle = self.tracker = self.parent_run_id = self.progress = None
+        self.started = {}  # trial_id -> (monotonic start, worker id)
+        self.trial_seconds = 0.0
+        self.local = LocalWorkers(local_workers, worker_command, verbose=verbose)
+
+    # --- serving -------------------------------------------------------------------------------
+    def run_trials(self, tuner, fit_args, fit_kwargs, session):
+        """The trial runner `tuning.search` calls: serve the trials instead of running them."""
+        self.serve(tuner, tracker=session.tracker, parent_run_id=session.parent_run_id,
+                   tracking_uri=session.tracking_uri, experiment=session.experiment,
+                   progress=session.progress)
+
+    def serve(self, tuner, *, tracker, parent_run_id, tracking_uri, experiment, progress=None):
+        """Serve `tuner.oracle` to the workers until every trial has ended; called by `search`."""
+        self.oracle = self.book.oracle = tuner.oracle
+        self.tracker, self.parent_run_id, self.progress = tracker, parent_run_id, progress
+        self.info = {"parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
+                     "experiment": experiment}
+        kt_compat.quiet_conditions()
+        self.oracle.verbose = 0  # our own progress line per trial replaces Keras Tuner's display
+        tuner.save()  # what Keras Tuner's chief does before serving
+        add_services(self.server, self)
+        self.server.start()
+        print(f"chief serving the oracle on {self.address}", flush=True)
+        try:
+            self._loop()
+        except BaseException:
+            self.stop_local_workers(grace=0)
+            if tracker:  # interrupted: the runs stay resumable, marked as what they are
+                tracker.close_stale_trials(parent_run_id)
+                tracker.client.set_terminated(parent_run_id, status="KILLED")
+            raise
+        finally:
+            self.server.stop(grace=1).wait(5)
+        tuner.fit_seconds = self.trial_seconds
+        if self.book.failure is not None:
+            raise self.book.failure
+
+    def _loop(self):
+        while not self.book.finished():
+            self._check_workers()
+            time.sleep(0.2)
+
+    def _check_workers(self):
+        for worker_id, code in self.local.exited():
+            self.lose(worker_id, f"its process exited with code {code}")
+        for worker_id in self.book.silent(self.worker_timeout):
+            self.lose(worker_id, f"no contact for {self.worker_timeout:.0f} s")
+        if self.local.count and not self.local.processes and not self.book.finished():
+            raise JobFailed("every worker process exited before the search finished")
+
+    # --- workers -------------------------------------------------------------------------------
+    def admit(self, identity):
+        """Register or refresh a worker; raise `Refused` with the reason otherwise."""
+        worker, previous = self.book.admit(identity)
+        if previous is worker:  # a heartbeat
+            return worker
+        if previous is not None and previous.state == "active":
+            # a restarted worker takes over its id: Keras Tuner hands it the same ongoing trial,
+            # and the run the dead process left RUNNING is closed so the trial is logged once
+            self._close_runs(self.book.ongoing_trial_id(worker.worker_id), "KILLED")
+        print(f"worker {worker.worker_id} joined from {worker.host} (pid {worker.pid})", flush=True)
+        return worker
+
+    def lose(self, worker_id, reason):
+        """A worker is gone: re-queue its trial (once), or fail it, so the others go on."""
+        closing = self.book.lose(worker_id, reason)
+        if closing is not None:
+            self._close_runs(*closing)
+
+    def _close_runs(self, trial_id, status, reason=None):
+        from tuning.tracking import TRIAL_TAG
+
+        if trial_id is None or not self.tracker:
+            return
+        for run in self.tracker.trial_runs(self.parent_run_id, status="RUNNING"):
+            if run.data.tags.get(TRIAL_TAG) == trial_id:
+                if reason:
+                    self.tracker.client.set_tag(run.info.run_id, "zoo.failure_reason", reason)
+                self.tracker.client.set_terminated(run.info.run_id, status=status)
+
+    def start_local_workers(self):
+        """Start the local worker processes (`zoo tune --workers N`) on loopback."""
+        self.local.start(self.port)
+
+    def stop_local_workers(self, grace=10.0):
+        """End the local worker processes: wait `grace` seconds, then SIGTERM, then SIGKILL."""
+        self.local.stop(grace)
+
+    # --- trials --------------------------------------------------------------------------------
+    def trial_started(self, trial_id, worker_id):
+        self.started[trial_id] = (time.monotonic(), worker_id)
+
+    def trial_ended(self, trial):
+        begun, worker_id = self.started.pop(trial.trial_id, (time.monotonic(), None))
+        seconds = time.monotonic() - begun
+        self.trial_seconds += seconds
+        if self.progress:
+            self.progress(trial, {"score": trial.score}, seconds, worker=worker_id)

@@ -1,0 +1,130 @@
+"""A worker's side: joining the chief, the lease (heartbeat), and Keras Tuner's client wired to it."""
+
+import collections
+import contextlib
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import uuid
+
+import grpc
+
+from tuning import _kt_compat as kt_compat
+from tuning.distributed.addresses import CHANNEL_OPTIONS, CHIEF_TIMEOUT, HEARTBEAT_SECONDS, parse_address
+from tuning.distributed.service import SERVICE, encode, metadata_for
+from zoo.errors import InvalidParameterError, JobFailed
+
+
+class _CallDetails(collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials",
+                                                           "wait_for_ready", "compression")),
+                   grpc.ClientCallDetails):
+    pass
+
+
+class _Identify(grpc.UnaryUnaryClientInterceptor):
+    """Adds the worker's identity to every Keras Tuner call, so the chief can admit or refuse it."""
+
+    def __init__(self, identity):
+        self.metadata = metadata_for(identity)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        details = _CallDetails(details.method, details.timeout,
+                               list(details.metadata or []) + self.metadata, details.credentials,
+                               details.wait_for_ready, details.compression)
+        return continuation(details, request)
+
+
+class WorkerLink:
+    """A worker's connection to the chief: joining, the lease (heartbeat), and the Keras Tuner
+    client set up with the worker's identity and a bounded wait."""
+
+    def __init__(self, chief, worker_id, *, fingerprint, chief_timeout=CHIEF_TIMEOUT):
+        self.host, self.port = parse_address(chief, "--chief")
+        self.address = f"{self.host}:{self.port}"
+        self.worker_id = worker_id
+        self.chief_timeout = float(chief_timeout)
+        self.identity = {"worker_id": worker_id, "session": uuid.uuid4().hex,
+                         "fingerprint": fingerprint, "host": platform.node(), "pid": os.getpid()}
+        self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self._hello = self.channel.unary_unary(f"/{SERVICE}/Hello", request_serializer=encode,
+                                               response_deserializer=json.loads)
+        self.info = {}
+        self.directory = None
+        self._stop = threading.Event()
+
+    def join(self):
+        """Hello to the chief, waiting at most `chief_timeout` for it to answer."""
+        try:
+            self.info = self._hello(self.identity, timeout=self.chief_timeout, wait_for_ready=True)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+                raise InvalidParameterError(f"the chief refused this worker: {error.details()}") from None
+            raise InvalidParameterError(
+                f"`--chief` {self.address} did not answer within {self.chief_timeout:.0f} s "
+                f"(is the chief running and reachable?). Received: --chief={self.address}") from None
+        # the lease starts now: while this worker imports TensorFlow its id is already taken
+        threading.Thread(target=self._beat, name="zoo-heartbeat", daemon=True).start()
+        return self.info
+
+    @property
+    def tracking_uri(self):
+        return self.info.get("tracking_uri")
+
+    @property
+    def experiment(self):
+        return self.info.get("experiment")
+
+    @property
+    def parent_run_id(self):
+        return self.info.get("parent_run_id")
+
+    def _beat(self):
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self._hello(self.identity, timeout=HEARTBEAT_SECONDS * 2)
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+                    # declared lost: its trial went to another worker, so this one must not report
+                    os.write(2, f"error: {error.details()}\n".encode())
+                    os._exit(1)
+                # the chief not answering is the main loop's to report, after its own bounded wait
+
+    def run(self, build_tuner, fit_args, fit_kwargs):
+        """Build the tuner as a Keras Tuner worker and run its trial loop until the chief says stop."""
+        os.environ.update({"KERASTUNER_TUNER_ID": self.worker_id, "KERASTUNER_ORACLE_IP": self.host,
+                           "KERASTUNER_ORACLE_PORT": str(self.port)})
+        kt_compat.set_client_timeout(self.chief_timeout)  # Keras Tuner waits an hour by default
+        kt_compat.quiet_conditions()
+        tuner = build_tuner()
+        channel = grpc.intercept_channel(grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS),
+                                         _Identify(self.identity))
+        tuner.oracle.stub = kt_compat.get_service_grpc().OracleStub(channel)
+        try:
+            tuner.search(*fit_args, **fit_kwargs)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+                raise JobFailed(f"the chief refused this worker: {error.details()}") from None
+            if error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                raise JobFailed(f"the chief at {self.address} did not answer within "
+                                f"{self.chief_timeout:.0f} s") from None
+            raise JobFailed(f"the chief at {self.address} failed: {error.details()}") from None
+        finally:
+            self._stop.set()
+        return tuner
+
+
+def exit_with_parent():
+    """A local worker ends when the `zoo tune --workers` process that started it does (SIGKILL
+    included): Linux's parent-death signal."""
+    parent = os.environ.get("ZOO_PARENT_PID")
+    if not parent:
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):  # it died before the signal was armed
+        sys.exit(1)
