@@ -26,12 +26,18 @@ def as_array(values, name):
     return array
 
 
-def check_samples(X, name="X"):
-    """An array with at least one sample and only finite numbers."""
+def check_samples(X, name="X", *, allow_missing=False):
+    """An array with at least one sample and only finite numbers (NaN too with `allow_missing`:
+    missing values that the model imputes itself)."""
     X = as_array(X, name)
     if X.ndim == 0 or len(X) == 0:
         raise InvalidParameterError(f"`{name}` must hold at least one sample. Received: {name} of shape {X.shape}")
-    if np.issubdtype(X.dtype, np.number) and not np.isfinite(X).all():
+    bad = ~np.isfinite(X) & ~np.isnan(X) if allow_missing and np.issubdtype(X.dtype, np.floating) else None
+    if bad is not None:
+        if bad.any():
+            raise InvalidParameterError(
+                f"`{name}` must contain only finite values or NaN. Received: {int(bad.sum())} inf values")
+    elif np.issubdtype(X.dtype, np.number) and not np.isfinite(X).all():
         raise InvalidParameterError(
             f"`{name}` must contain only finite values. Received: {int((~np.isfinite(X)).sum())} NaN/inf values"
         )

@@ -7,7 +7,7 @@ from zoo.errors import InvalidParameterError
 
 
 def evaluate_model(model, X, y=None, *, task=None, class_names=None, out_dir=None, history=None,
-                   tracking_uri=None, title=None, plots=True, **options):
+                   tracking_uri=None, title=None, plots=True, allow_missing=False, **options):
     """Evaluate a model on held-out data; optionally write report.json, report.html and PNGs.
 
     This is what `zoo evaluate` and the evaluation step of `zoo run` call.
@@ -25,6 +25,8 @@ def evaluate_model(model, X, y=None, *, task=None, class_names=None, out_dir=Non
         history: a Keras History, a dict of per-epoch lists, or an MLflow run id (read from
             `tracking_uri`) whose metric histories become the training-history plot.
         title: the HTML page's title.
+        allow_missing: accept NaN in `X` (supervised tasks): for models that impute missing
+            values themselves, as the product's preprocessing does.
         options: passed to the task's report (`threshold` for reconstruction; `distance`,
             `pair_output` for verification).
 
@@ -49,7 +51,7 @@ def evaluate_model(model, X, y=None, *, task=None, class_names=None, out_dir=Non
         if options:
             raise InvalidParameterError(f"`{next(iter(options))}` applies only to reconstruction or verification. "
                                         f"Received: task={task!r}")
-        X = _checks.check_samples(X)
+        X = _checks.check_samples(X, allow_missing=allow_missing)
         y = _checks.check_samples(y, "y")
         outputs = _checks.check_outputs(_checks.predict(model, X), len(y))
         task = task or _checks.infer_task(outputs, y)

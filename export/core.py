@@ -20,7 +20,7 @@ DEFAULT_FORMATS = FORMATS  # every format, in the order they are written
 
 def export_model(model, out_dir, formats=DEFAULT_FORMATS, *, quantize=(), representative_data=None,
                  opset=None, samples=None, labels=None, allow_flex=False, int8_io=False, atol=1e-5,
-                 rtol=1e-5, min_agreement=0.9, latency_repeats=20):
+                 rtol=1e-5, min_agreement=0.9, latency_repeats=20, preprocessing=None):
     """Export a Keras model to each format, verify every artifact against Keras, write a manifest.
 
     Args:
@@ -38,6 +38,8 @@ def export_model(model, out_dir, formats=DEFAULT_FORMATS, *, quantize=(), repres
         int8_io: give the 'int8' model int8 inputs and outputs (float32 otherwise).
         atol, rtol: float32 parity tolerance; min_agreement: quantized class agreement to pass.
         latency_repeats: timed calls per batch size for the median latency; 0 skips timing.
+        preprocessing: JSON-able notes a deployment needs beside the artifacts (class names,
+            vocabularies), stored in the manifest as they are.
 
     Returns:
         The `Manifest`; `manifest.ok` is True when every artifact passed. A format that fails
@@ -53,7 +55,8 @@ def export_model(model, out_dir, formats=DEFAULT_FORMATS, *, quantize=(), repres
     parts = exportable_parts(model)
     options = dict(quantize=quantize, representative_data=representative_data, opset=opset,
                    samples=samples, labels=labels, allow_flex=allow_flex, int8_io=int8_io, atol=atol,
-                   rtol=rtol, min_agreement=min_agreement, latency_repeats=latency_repeats)
+                   rtol=rtol, min_agreement=min_agreement, latency_repeats=latency_repeats,
+                   preprocessing=preprocessing)
     if parts[0][0] is None:
         return _export_graph(model, out_dir, formats, **options)
     formats, options["quantize"], _ = check_options(
@@ -88,7 +91,7 @@ def _options_for_part(part, options):
 
 
 def _export_graph(model, out_dir, formats, *, quantize, representative_data, opset, samples, labels,
-                  allow_flex, int8_io, atol, rtol, min_agreement, latency_repeats):
+                  allow_flex, int8_io, atol, rtol, min_agreement, latency_repeats, preprocessing=None):
     import keras
 
     if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
@@ -123,6 +126,7 @@ def _export_graph(model, out_dir, formats, *, quantize, representative_data, ops
         converters=_versions(),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         samples={"source": source, "count": int(len(sample_arrays[0])), "labels": labels is not None},
+        preprocessing=preprocessing,
         reference={"runtime": reference.runtime,
                    "accuracy": [verify.accuracy(out, kind, labels) for out, kind in zip(expected, kinds)],
                    "latency_ms": verify.latency(reference, sample_arrays, latency_repeats)},

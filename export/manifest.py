@@ -52,6 +52,9 @@ class Manifest:
     artifacts: list = dataclasses.field(default_factory=list)
     status: str = "in_progress"
     schema_version: int = SCHEMA_VERSION
+    # what a deployment applies beside the artifact: class names, and for inputs that are codes,
+    # the vocabularies and encodings that turn raw columns into them (`zoo predict` reads it)
+    preprocessing: dict = None
 
     @property
     def ok(self):

@@ -6,6 +6,7 @@ the catalog (`zoo`), the search (`tuning`), reports (`evaluation`) and exports (
 >>> outcome = run(load_config("examples/digits.yaml"), "out/digits")
 """
 
+from keras_zoo.automodel import AutoModel
 from keras_zoo.config import RunConfig, load_config, parse_config
 
-__all__ = ["RunConfig", "load_config", "parse_config"]
+__all__ = ["AutoModel", "RunConfig", "load_config", "parse_config"]

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import threading
 import warnings
 
@@ -21,6 +22,7 @@ COMMANDS = {
     "export": ("keras_zoo.commands.export", "export a Keras model to SavedModel/TFLite/ONNX and verify each"),
     "lr-find": ("keras_zoo.commands.lr_find", "learning-rate range test: loss vs LR plot and a suggested LR"),
     "tracking-server": ("keras_zoo.commands.tracking_server", "start an MLflow tracking server (loopback by default)"),
+    "predict": ("keras_zoo.commands.predict", "predict raw CSV rows with a saved model or an exported artifact"),
     "tracking": ("keras_zoo.commands.tracking", "tracking sync DIR: replay what a search logged locally while its MLflow server was down"),
 }
 
@@ -72,6 +74,7 @@ def describe_model(name):
     return {
         "name": name,
         "summary": spec.summary,
+        "usage": _usage(spec.builder),
         "tasks": list(spec.tasks),
         "input": {"kind": spec.input_kind, "ranks": list(spec.input_ranks),
                   "example_shape": list(spec.example_input_shape)},
@@ -89,6 +92,14 @@ def describe_model(name):
     }
 
 
+def _usage(builder):
+    """The builder's docstring between its summary line and `Args:`: how the model is fed."""
+    import inspect
+
+    text = (inspect.getdoc(builder) or "").split("Args:")[0]
+    return " ".join(text.split("\n", 1)[1].split()) if "\n" in text else ""
+
+
 def _add_show(subparsers):
     parser = subparsers.add_parser("show", help="show a model's parameters and search space")
     parser.add_argument("name")
@@ -102,6 +113,8 @@ def _show(args):
         print(json.dumps(info, indent=2))
         return 0
     print(f"{info['name']}: {info['summary']}")
+    if info["usage"]:
+        print(textwrap.fill(info["usage"], width=100))
     print(f"tasks: {', '.join(info['tasks'])}")
     example = tuple(info["input"]["example_shape"])
     print(f"input: {info['input']['kind']}, rank {' or '.join(map(str, info['input']['ranks']))}, e.g. {example}")

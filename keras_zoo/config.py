@@ -18,6 +18,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SeriesConfig(_Section):
+    """A CSV ordered in time, windowed: `window` past steps of `features` predict `target`
+    `horizon` steps after the window; `season` adds the seasonal-naive baseline to the report."""
+
+    target: str = Field(min_length=1)
+    features: Optional[list[str]] = Field(None, min_length=1)
+    window: int = Field(ge=1)
+    horizon: int = Field(1, ge=1)
+    season: Optional[int] = Field(None, ge=2)
+
+
 class DataConfig(_Section):
     source: str = Field(min_length=1)
     target: Optional[str] = None
@@ -25,7 +36,12 @@ class DataConfig(_Section):
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     val_size: float = Field(0.1, ge=0.0, lt=1.0)
     seed: int = Field(0, ge=0)
-    scale: Literal["auto", "standard", "minmax", "none"] = "auto"
+    # "model": preprocessing fitted on the training split goes inside the model (the default);
+    # the others transform the arrays outside it, for experiments
+    scale: Literal["model", "auto", "standard", "minmax", "none"] = "model"
+    # CSV column kinds replacing the inferred ones: {column: numeric|categorical|boolean|datetime|drop}
+    columns: Optional[dict[str, str]] = None
+    series: Optional[SeriesConfig] = None
 
 
 TRANSFER_FAMILY = "transfer"

@@ -28,9 +28,39 @@ def load_data(config):
     from zoo.data import load_dataset
 
     data = config.data
+    if data.series is not None:
+        return _load_series(config)
     return load_dataset(data.source, target=data.target, shape=data.shape, task=config.task,
                         test_size=data.test_size, val_size=data.val_size, seed=data.seed,
-                        scale=data.scale)
+                        scale=data.scale, columns=data.columns)
+
+
+def _load_series(config):
+    from zoo.data import read_csv
+    from zoo.errors import InvalidParameterError
+    from zoo.series import dataset_from_series
+
+    data, series = config.data, config.data.series
+    if not data.source.lower().endswith(".csv"):
+        raise InvalidParameterError(
+            f"`data.series` needs a CSV ordered in time. Received: data.source={data.source!r}")
+    if config.task not in (None, "regression"):
+        raise InvalidParameterError(
+            f"`data.series` forecasts a number: `task` must be regression. Received: task={config.task!r}")
+    return dataset_from_series(read_csv(data.source), target=series.target, features=series.features,
+                               window=series.window, horizon=series.horizon, season=series.season,
+                               test_size=data.test_size, val_size=data.val_size,
+                               name=os.path.basename(data.source))
+
+
+def describe_data(data):
+    """What the user should see before training: the inferred schema and the notes."""
+    lines = []
+    if data.schema is not None:
+        lines.append(f"schema of {data.name} (target {data.schema.target!r}, task {data.task}):")
+        lines += ["  " + line for line in data.schema.describe().splitlines()]
+    lines += [f"note: {note}" for note in data.notes if note]
+    return "\n".join(lines)
 
 
 def hypermodel_for(config, data):
@@ -60,13 +90,17 @@ def search_step(config, out_dir, *, verbose=False, runner=None):
 
     check_writable_dir(out_dir, "out")
     data = load_data(config)
+    described = describe_data(data)
+    if described:
+        print(described, flush=True)
     options = search_options(config, os.path.join(out_dir, "search"), verbose=verbose)
     return search(data, options, runner=runner), data
 
 
-def save_best(result, out_dir):
+def save_best(result, out_dir, data=None):
+    """`best_model.keras`: the model on the user's raw data (for a CSV, its raw columns)."""
     path = os.path.join(out_dir, "best_model.keras")
-    result.best_model.save(path)
+    (data.raw_model(result.best_model) if data is not None else result.best_model).save(path)
     return path
 
 
@@ -76,7 +110,14 @@ def evaluate_step(result, data, out_dir):
     report = evaluate_model(result.best_model, data.X_test, data.y_test, task=data.task,
                             class_names=data.class_names, history=result.history,
                             out_dir=os.path.join(out_dir, "report"),
-                            title=f"keras-zoo: {result.family} on {data.name}")
+                            title=f"keras-zoo: {result.family} on {data.name}",
+                            allow_missing=data.preprocessor is not None)
+    if data.series is not None:  # a forecast is judged against the naive forecasts
+        from zoo.series import forecast_baselines
+
+        predictions = result.best_model.predict(data.X_test, verbose=0)
+        report.metrics.update(forecast_baselines(data, predictions))
+        report.save(os.path.join(out_dir, "report"))
     if result.tracker:
         report.log_to_mlflow(result.run_id, client=result.tracker.client)
     return report
@@ -89,10 +130,21 @@ def export_step(config, result, data, out_dir):
     manifest = export_model(result.best_model, folder, formats=config.export.formats,
                             quantize=config.export.quantize,
                             representative_data=data.X_train[:64], samples=data.X_test[:64],
-                            labels=data.y_test[:64] if data.task != "regression" else None)
+                            labels=data.y_test[:64] if data.task != "regression" else None,
+                            preprocessing=preprocessing_description(data))
     if result.tracker:
         result.tracker.client.log_artifacts(result.run_id, folder, "export")
     return manifest
+
+
+def preprocessing_description(data):
+    """What a deployment must know beside an exported artifact: the label vocabulary and, for a
+    CSV, how raw columns become the codes matrix the artifact takes (vocabularies, date formats)."""
+    description = {"class_names": data.class_names, "task": data.task,
+                   "inputs": "codes" if data.schema is not None else "raw"}
+    if data.schema is not None:
+        description["tabular"] = data.preprocessor.to_dict()
+    return description
 
 
 def run(config, out_dir, *, verbose=False):
@@ -102,7 +154,7 @@ def run(config, out_dir, *, verbose=False):
     failed verification)."""
     check_export(config)
     result, data = search_step(config, out_dir, verbose=verbose)
-    outcome = RunOutcome(result=result, data=data, model_path=save_best(result, out_dir))
+    outcome = RunOutcome(result=result, data=data, model_path=save_best(result, out_dir, data))
     print(f"best {result.objective}={result.best_score:.4f} ({result.family}); "
           f"model: {outcome.model_path}")
     if config.evaluate.enabled:

@@ -29,6 +29,11 @@ class ZooHyperModel(kt.HyperModel):
     `transfer_dropout_rate`) and training; with `fine_tune_layers`, the second half of the
     epochs fine-tunes the base's top layers at a tenth of the learning rate.
 
+    `compose` (e.g. `zoo.data.Dataset.compose`) wraps each built catalog model, on
+    `input_shape`, in the preprocessing the data needs (layers holding statistics fitted once on
+    the training split) and the target unscaling; the wrapped model is compiled as the catalog
+    model would be, so every trial trains, and the search returns, a model on raw inputs.
+
     Example:
         >>> hypermodel = ZooHyperModel(["mlp", "cnn"], input_shape=(8, 8, 1), num_outputs=10,
         ...                            task="multiclass", class_weight="balanced")
@@ -36,8 +41,9 @@ class ZooHyperModel(kt.HyperModel):
 
     def __init__(self, families, *, input_shape, num_outputs, task, params=None,
                  batch_sizes=(32,), tune_training=True, class_weight=None, class_names=None,
-                 transfer=None):
+                 transfer=None, compose=None):
         super().__init__(name="zoo")
+        self.compose = compose
         if isinstance(families, str):
             families = [families]
         families = list(families)
@@ -137,8 +143,12 @@ class ZooHyperModel(kt.HyperModel):
                                    **{k: v for k, v in params.items() if k in TRANSFER_PARAMS})
             return training.compile_model(model, task=self.task, **{
                 k: v for k, v in params.items() if k in training.CONSTRAINTS})
-        return zoo.create_model(family, input_shape=self.input_shape, num_outputs=self.num_outputs,
-                                task=self.task, **params)
+        model = zoo.create_model(family, input_shape=self.input_shape, num_outputs=self.num_outputs,
+                                 task=self.task, compile=self.compose is None, **params)
+        if self.compose is None:
+            return model
+        return training.compile_model(self.compose(model), task=self.task, **{
+            k: v for k, v in params.items() if k in training.CONSTRAINTS})
 
     def fit(self, hp, model, x=None, y=None, **kwargs):
         batch_size = self.batch_sizes[0]

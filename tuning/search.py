@@ -132,7 +132,7 @@ class _Plan:
         self.custom = hypermodel is not None or options.transfer is not None  # spaces Keras Tuner knows
         self.families = list(options.families)
         if not self.custom:
-            self.families = space.check_families(self.families, input_shape=data.input_shape,
+            self.families = space.check_families(self.families, input_shape=_feature_shape(data),
                                                  num_outputs=data.num_outputs, task=data.task,
                                                  params=options.params)
         if hypermodel is not None:
@@ -157,8 +157,9 @@ class _Plan:
 
         data, options = self.data, self.options
         # checks that need Keras: the transfer source, the class weights
-        hypermodel = ZooHyperModel(self.families, input_shape=data.input_shape,
+        hypermodel = ZooHyperModel(self.families, input_shape=_feature_shape(data),
                                    num_outputs=data.num_outputs, task=data.task,
+                                   compose=getattr(data, "compose", None),
                                    params=options.params, batch_sizes=options.batch_sizes,
                                    tune_training=options.tune_training,
                                    class_weight=options.class_weight, class_names=data.class_names,
@@ -308,6 +309,11 @@ class _Plan:
                                       validation_data=validation, epochs=options.max_epochs,
                                       callbacks=callbacks, verbose=2 if options.verbose else 0)
         return model, history
+
+
+def _feature_shape(data):
+    """The input shape of the catalog model: after the preprocessing the data's model carries."""
+    return tuple(getattr(data, "feature_shape", data.input_shape))
 
 
 def _fail_parent(tracker, parent_id):

@@ -9,6 +9,7 @@ import time
 import types
 import uuid
 
+from zoo._json import write_json_atomic
 from zoo.errors import InvalidParameterError
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -185,9 +186,7 @@ def replay_journal(directory, uri=None):
         if local_id:
             ids[local_id] = result.info.run_id
         progress["done"] = index + 1
-        with open(progress_path + ".tmp", "w", encoding="utf-8") as handle:
-            json.dump(progress, handle)
-        os.replace(progress_path + ".tmp", progress_path)
+        write_json_atomic(progress_path, progress, indent=None)
     os.remove(path)
     os.remove(progress_path)
     shutil.rmtree(os.path.join(directory, "artifacts"), ignore_errors=True)

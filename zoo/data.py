@@ -1,5 +1,6 @@
-"""Data loading: `.npz`, CSV (pandas, named target column) and scikit-learn's bundled datasets;
-a seeded stratified train/val/test split, task inference and scaling fitted on train only."""
+"""Data loading: `.npz`, CSV and DataFrames (typed columns, missing values) and scikit-learn's
+bundled datasets; a seeded stratified train/val/test split, task inference, and preprocessing
+fitted on the training split only that the model carries inside it (`scale="model"`)."""
 
 import dataclasses
 import os
@@ -13,13 +14,16 @@ from zoo.tasks import SUPERVISED_TASKS
 BUNDLED = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 TASKS = SUPERVISED_TASKS
 
+SCALES = ("model", "auto", "standard", "minmax", "none")
+MAX_INTEGER_CLASSES = 20  # an integer target with more distinct values is a quantity, not a class
+
 CONSTRAINTS = {
     "shape": Options(("flat", "image")),
     "task": Options(TASKS, allow_none=True),
     "test_size": Real(0.0, 1.0, closed="neither"),
     "val_size": Real(0.0, 1.0, closed="left"),
     "seed": Int(0),
-    "scale": Options(("auto", "standard", "minmax", "none")),
+    "scale": Options(SCALES),
 }
 
 
@@ -38,10 +42,41 @@ class Dataset:
     class_names: list = None
     feature_names: list = None
     name: str = ""
+    # scale="model": what the model carries (None otherwise): an ArrayPreprocessor, or for frames a
+    # TabularPreprocessor whose codes matrices are X_*; the regression target's mean and variance
+    preprocessor: object = None
+    target_stats: tuple = None
+    schema: object = None  # frames: the inferred zoo.tabular.Schema
+    frames: dict = None  # frames: the raw rows of each split ("train", "val", "test")
+    notes: list = dataclasses.field(default_factory=list)
+    series: dict = None  # windows (zoo.series): window, horizon, season, target index, split times
 
     @property
     def input_shape(self):
         return tuple(self.X_train.shape[1:])
+
+    @property
+    def feature_shape(self):
+        """The shape the catalog model sees: after the preprocessing the model carries."""
+        names = getattr(self.preprocessor, "feature_names", None)
+        return (len(names),) if names is not None else self.input_shape
+
+    def compose(self, core):
+        """`core` (a catalog model on `feature_shape`) behind the fitted preprocessing and before
+        the target unscaling, as one uncompiled model on this dataset's raw arrays; `core` itself
+        when there is nothing to carry."""
+        return compose_model(core, input_shape=self.input_shape, preprocessor=self.preprocessor,
+                             target_stats=self.target_stats, class_names=self.class_names)
+
+    def raw_model(self, model):
+        """The model a user is shipped: for frames, `model` (on codes) behind the encoder that
+        takes the raw columns ({column: (n, 1)} strings or numbers); `model` itself otherwise."""
+        if self.schema is None:
+            return model
+        import keras
+
+        encoder = self.preprocessor.build_encoder_model()
+        return keras.Model(encoder.input, model(encoder.output), name="raw_model")
 
     def describe(self):
         return {
@@ -54,6 +89,38 @@ class Dataset:
             "test": len(self.X_test),
             "class_names": self.class_names,
         }
+
+
+def compose_model(core, *, input_shape, preprocessor=None, target_stats=None, class_names=None):
+    """raw input → preprocessing (fresh layers holding the training statistics) → `core` →
+    target unscaling → class names (an identity layer that stores them), uncompiled."""
+    if preprocessor is None and target_stats is None:
+        return core
+    import keras
+
+    from zoo.layers.preprocessing import ClassNames, Standardize
+
+    inputs = keras.Input(input_shape, name="inputs")
+    x = preprocessor.build_feature_model()(inputs) if preprocessor is not None else inputs
+    x = core(x)
+    if target_stats is not None:
+        mean, variance = target_stats
+        x = Standardize(mean, variance, invert=True, name="unscale_target")(x)
+    if class_names:
+        x = ClassNames([str(c) for c in class_names], name="class_names")(x)
+    return keras.Model(inputs, x, name=core.name)
+
+
+def class_names_of(model):
+    """The label vocabulary a model stores (its `class_names` layer), or None."""
+    for layer in model.layers:
+        if layer.name == "class_names":
+            return list(layer.get_config()["names"])
+        if hasattr(layer, "layers"):
+            found = class_names_of(layer)
+            if found:
+                return found
+    return None
 
 
 def load_arrays(source, *, target=None, shape="flat"):
@@ -174,6 +241,9 @@ def infer_task(y, task=None):
     inferred = {"binary": "binary", "multiclass": "multiclass", "continuous": "regression"}.get(kind)
     if inferred == "multiclass" and np.issubdtype(np.asarray(y).dtype, np.floating):
         inferred = "regression"  # integer-valued floats (e.g. diabetes progression) are numbers
+    if (inferred == "multiclass" and np.issubdtype(np.asarray(y).dtype, np.integer)
+            and len(np.unique(y)) > MAX_INTEGER_CLASSES):
+        inferred = "regression"  # a car's weight in pounds is a quantity, not 300 classes
     if inferred is None:
         raise InvalidParameterError(
             f"`y` must be one label or number per sample. Received: labels of kind {kind!r}"
@@ -212,8 +282,64 @@ def _scaler(X_train, scale):
     return lambda X: scaler.transform(X.reshape(-1, columns)).reshape(X.shape).astype("float32")
 
 
+def task_note(y, task, inferred_from_override):
+    """The line that says why an integer target became regression (None otherwise)."""
+    if inferred_from_override or task != "regression":
+        return None
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer) or (y.size and np.all(np.mod(y, 1) == 0)):
+        return (f"task: regression (the target holds {len(np.unique(y))} distinct integers, more "
+                f"than {MAX_INTEGER_CLASSES}); set `task: multiclass` if they are class labels")
+    return None
+
+
+def _check_split_sizes(test_size, val_size):
+    if test_size + val_size >= 0.9:
+        raise InvalidParameterError(
+            f"`test_size` + `val_size` must leave at least 10% for training. "
+            f"Received: test_size={test_size}, val_size={val_size}"
+        )
+
+
+def _encode_labels(y, task):
+    """(encoded y, class names, stratify labels) for a task; regression targets as float32."""
+    from sklearn.preprocessing import LabelEncoder
+
+    if task == "regression":
+        y = np.asarray(y, dtype="float32")
+        if not np.isfinite(y).all():
+            raise InvalidParameterError("`y` must contain only finite values. Received: NaN/inf targets")
+        return y, None, None
+    encoder = LabelEncoder().fit(y)
+    class_names = [str(c) for c in encoder.classes_]
+    y = encoder.transform(y).astype("int64")
+    counts = np.bincount(y)
+    if counts.min() < 3:
+        raise InvalidParameterError(
+            f"`y` needs at least 3 samples of each class to split. Received: class "
+            f"{class_names[int(np.argmin(counts))]!r} with {int(counts.min())}"
+        )
+    return y, class_names, y
+
+
+def split_indices(count, *, stratify, test_size, val_size, seed):
+    """Seeded (stratified) row indices of the train, val and test splits."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(count)
+    if test_size:
+        rest, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=stratify)
+    else:  # everything for training and validation (AutoModel.fit)
+        rest, test = rows, rows[:0]
+    if not val_size:
+        return rest, rest[:0], test
+    train, val = train_test_split(rest, test_size=val_size / (1.0 - test_size), random_state=seed,
+                                  stratify=None if stratify is None else stratify[rest])
+    return train, val, test
+
+
 def load_dataset(source, *, target=None, shape="flat", task=None, test_size=0.2, val_size=0.1,
-                 seed=0, scale="auto"):
+                 seed=0, scale="auto", columns=None):
     """Load, check, split (stratified for classification) and scale a dataset.
 
     Args:
@@ -222,59 +348,119 @@ def load_dataset(source, *, target=None, shape="flat", task=None, test_size=0.2,
         shape: 'flat', or 'image' for digits as 8×8×1.
         task: override the inferred task.
         test_size, val_size: fractions of all samples held out for test and validation.
-        scale: 'auto' (standard for features, min-max for images), 'standard', 'minmax', 'none';
-            fitted on the training split only.
+        scale: 'model' keeps the arrays raw and fits, on the training split only, the
+            preprocessing the model carries inside it (`Dataset.compose`): normalization, and for
+            a CSV typed columns (categories, booleans, dates, missing values; see
+            `dataset_from_frame`); regression targets are unscaled inside the model.
+            'auto' (standard for features, min-max for images), 'standard', 'minmax' and 'none'
+            transform the arrays here instead, for experiments that build their own models.
+        columns: for a CSV with scale='model', column kinds that replace the inferred ones
+            ({column: 'numeric'|'categorical'|'boolean'|'datetime'|'drop'}).
     """
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import LabelEncoder
-
     options = check_params("load_dataset", CONSTRAINTS, {
         "shape": shape, "task": task, "test_size": test_size, "val_size": val_size, "seed": seed,
         "scale": scale})
-    if options["test_size"] + options["val_size"] >= 0.9:
-        raise InvalidParameterError(
-            f"`test_size` + `val_size` must leave at least 10% for training. "
-            f"Received: test_size={test_size}, val_size={val_size}"
-        )
+    _check_split_sizes(options["test_size"], options["val_size"])
+    if options["scale"] == "model" and str(source).lower().endswith(".csv"):
+        return dataset_from_frame(read_csv(source), target=target, task=options["task"],
+                                  columns=columns, test_size=options["test_size"],
+                                  val_size=options["val_size"], seed=options["seed"],
+                                  name=os.path.basename(str(source)))
     X, y, feature_names = load_arrays(source, target=target, shape=options["shape"])
+    return dataset_from_arrays(X, y, task=options["task"], test_size=options["test_size"],
+                               val_size=options["val_size"], seed=options["seed"],
+                               scale=options["scale"], feature_names=feature_names,
+                               name=os.path.basename(str(source)))
+
+
+def dataset_from_arrays(X, y, *, task=None, test_size=0.2, val_size=0.1, seed=0, scale="model",
+                        feature_names=None, name="arrays"):
+    """A `Dataset` from numeric arrays (features, images or windows) and their targets."""
+    from zoo.preprocessing import ArrayPreprocessor, _target_stats
+
     X = np.asarray(X)
     if len(X) == 0:
-        raise InvalidParameterError(f"`source` holds no samples. Received: source={source!r}")
+        raise InvalidParameterError(f"`X` holds no samples. Received: X with shape {X.shape}")
     if not np.issubdtype(X.dtype, np.number):
         raise InvalidParameterError(f"`X` must be numeric. Received: dtype {X.dtype}")
     X = X.astype("float32")
-    check_finite(X, feature_names)
-    task = infer_task(y, options["task"])
-    class_names = None
-    if task == "regression":
-        y = np.asarray(y, dtype="float32")
-        if not np.isfinite(y).all():
-            raise InvalidParameterError("`y` must contain only finite values. Received: NaN/inf targets")
-        stratify = None
+    if scale == "model":  # missing values are imputed inside the model; infinities are refused
+        check_finite(np.where(np.isnan(X), 0.0, X), feature_names or ())
     else:
-        encoder = LabelEncoder().fit(y)
-        class_names = [str(c) for c in encoder.classes_]
-        y = encoder.transform(y).astype("int64")
-        counts = np.bincount(y)
-        if counts.min() < 3:
-            raise InvalidParameterError(
-                f"`y` needs at least 3 samples of each class to split. Received: class "
-                f"{class_names[int(np.argmin(counts))]!r} with {int(counts.min())}"
-            )
-        stratify = y
-    seed = options["seed"]
-    X_rest, X_test, y_rest, y_test = train_test_split(
-        X, y, test_size=options["test_size"], random_state=seed, stratify=stratify)
-    X_train, X_val, y_train, y_val = X_rest, X_rest[:0], y_rest, y_rest[:0]
-    if options["val_size"]:
-        val_fraction = options["val_size"] / (1.0 - options["test_size"])
-        X_train, X_val, y_train, y_val = train_test_split(
-            X_rest, y_rest, test_size=val_fraction, random_state=seed,
-            stratify=None if stratify is None else y_rest)
-    transform = _scaler(X_train, options["scale"])
-    if transform is not None:
-        X_train, X_val, X_test = transform(X_train), transform(X_val) if len(X_val) else X_val, transform(X_test)
-    num_outputs = 1 if task in ("binary", "regression") else len(class_names)
-    return Dataset(X_train, y_train, X_val, y_val, X_test, y_test, task=task,
+        check_finite(X, feature_names or ())
+    if len(X) != len(y):
+        raise InvalidParameterError(
+            f"`X` and `y` must have the same length. Received: len(X)={len(X)}, len(y)={len(y)}")
+    resolved = infer_task(y, task)
+    note = task_note(y, resolved, task is not None)
+    y, class_names, stratify = _encode_labels(y, resolved)
+    train, val, test = split_indices(len(X), stratify=stratify, test_size=test_size,
+                                     val_size=val_size, seed=seed)
+    X_train, X_val, X_test = X[train], X[val], X[test]
+    preprocessor = target_stats = None
+    if scale == "model":
+        preprocessor = ArrayPreprocessor(X_train)
+        target_stats = _target_stats(y[train]) if resolved == "regression" else None
+    else:
+        transform = _scaler(X_train, scale)
+        if transform is not None:
+            X_train, X_test = transform(X_train), transform(X_test)
+            X_val = transform(X_val) if len(X_val) else X_val
+    num_outputs = 1 if resolved in ("binary", "regression") else len(class_names)
+    return Dataset(X_train, y[train], X_val, y[val], X_test, y[test], task=resolved,
                    num_outputs=num_outputs, class_names=class_names,
-                   feature_names=feature_names or None, name=os.path.basename(str(source)))
+                   feature_names=list(feature_names) if feature_names else None, name=name,
+                   preprocessor=preprocessor, target_stats=target_stats,
+                   notes=[note] if note else [])
+
+
+def read_csv(path):
+    import pandas as pd
+
+    _require_file(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise InvalidParameterError(f"`source` is not a readable CSV file ({str(error).splitlines()[0]}). Received: source={path!r}") from None
+    if frame.empty:
+        raise InvalidParameterError(f"`source` CSV has no rows. Received: source={path!r}")
+    return frame
+
+
+def dataset_from_frame(frame, *, target, task=None, columns=None, test_size=0.2, val_size=0.1,
+                       seed=0, name="frame"):
+    """A `Dataset` from a DataFrame with a `target` column: column kinds inferred (or set in
+    `columns`), rows with a missing target dropped and counted, a seeded (stratified) split, and a
+    `TabularPreprocessor` fitted on the training rows; `X_*` are its codes matrices."""
+    from zoo import tabular
+    from zoo.preprocessing import TabularPreprocessor, _target_stats
+
+    if target is None or target not in frame.columns:
+        raise InvalidParameterError(
+            f"`data.target` must be a column of {name!r} (columns: "
+            f"{', '.join(map(str, frame.columns))}). Received: data.target={target!r}")
+    schema = tabular.infer_schema(frame, target=target, overrides=columns)
+    frame, dropped = tabular.drop_missing_target(frame, target)
+    schema.dropped_target_rows = dropped
+    y_raw = frame[target].to_numpy()
+    if y_raw.dtype == object:
+        y_raw = y_raw.astype(str)
+    resolved = infer_task(y_raw, task)
+    notes = list(schema.notes)
+    if dropped and not any("missing target" in n for n in notes):
+        notes.append(f"{dropped} rows with a missing target dropped")
+    note = task_note(y_raw, resolved, task is not None)
+    notes += [note] if note else []
+    y, class_names, stratify = _encode_labels(y_raw, resolved)
+    train, val, test = split_indices(len(frame), stratify=stratify, test_size=test_size,
+                                     val_size=val_size, seed=seed)
+    frames = {"train": frame.iloc[train], "val": frame.iloc[val], "test": frame.iloc[test]}
+    preprocessor = TabularPreprocessor(schema, frames["train"])
+    X = {split: preprocessor.encode_frame(part) for split, part in frames.items()}
+    num_outputs = 1 if resolved in ("binary", "regression") else len(class_names)
+    return Dataset(X["train"], y[train], X["val"], y[val], X["test"], y[test], task=resolved,
+                   num_outputs=num_outputs, class_names=class_names,
+                   feature_names=[c.name for c in schema.features], name=name,
+                   preprocessor=preprocessor,
+                   target_stats=_target_stats(y[train]) if resolved == "regression" else None,
+                   schema=schema, frames=frames, notes=notes)

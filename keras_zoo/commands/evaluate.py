@@ -62,6 +62,12 @@ def main(args):
     # data mistakes are reported before the slow TensorFlow import that loading the model needs
     data = load_dataset(args.data, **options)
     model = load_model(args.model)
+    if len(getattr(model, "inputs", None) or []) > 1:
+        names = ", ".join(f"'{tensor.name}'" for tensor in model.inputs)
+        raise InvalidParameterError(
+            f"`model` takes {len(model.inputs)} inputs ({names}) and `--data` gives one array; "
+            f"evaluate it from Python with `evaluation.evaluate_model(model, [...], y)`. "
+            f"Received: model={args.model!r}")
     if args.data == "digits" and _input_rank(model) == 3:  # the one bundled dataset with an image shape
         data = load_dataset(args.data, shape="image", **options)
     X, y = getattr(data, f"X_{args.split}"), getattr(data, f"y_{args.split}")

@@ -15,26 +15,46 @@ from zoo.layers.positional import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEncoding,
 )
+from zoo.layers.preprocessing import (
+    ClassNames,
+    DaysToCalendar,
+    Impute,
+    Standardize,
+    NumberLookup,
+    ParseBoolean,
+    ParseDate,
+    SelectColumns,
+    StackCodes,
+)
 from zoo.layers.sampling import Sampling
 from zoo.layers.schedules import OneCycleSchedule
 from zoo.layers.siamese import ContrastiveLoss, SiameseNetwork, TripletLoss
 
 __all__ = [
     "Autoencoder",
+    "ClassNames",
     "ContrastiveLoss",
+    "DaysToCalendar",
     "Distiller",
     "GenerativeAdversarialNetwork",
     "GraphConv",
+    "Impute",
+    "Standardize",
     "L2Normalize",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
     "NormalizedAdjacency",
+    "NumberLookup",
     "OneCycleSchedule",
+    "ParseBoolean",
+    "ParseDate",
     "Sampling",
     "ScaledDotProductAttention",
+    "SelectColumns",
     "SiameseNetwork",
     "SinusoidalPositionalEncoding",
     "SparseCategoricalCrossentropyWithSmoothing",
+    "StackCodes",
     "TripletLoss",
     "VariationalAutoencoder",
 ]

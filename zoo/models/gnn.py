@@ -35,7 +35,9 @@ def gnn(*, input_shape, num_outputs, task, hidden_units=(16,), dropout_rate=0.5,
     `input_shape` is (nodes, features), nodes may be None; the model takes
     `[features (batch, nodes, features), adjacency (batch, nodes, nodes)]` and returns
     (batch, nodes, outputs). Train on some nodes with `sample_weight` 1 on labelled nodes and 0
-    elsewhere; `graph_inputs` checks and batches one graph.
+    elsewhere. Helpers in `zoo.models.gnn`: `adjacency_from_edges(edges, num_nodes=N)` turns an
+    edge list of (source, target) pairs into the adjacency matrix; `graph_inputs(features,
+    adjacency)` checks one graph and returns the model's two inputs.
 
     Args:
         hidden_units: widths of the hidden graph convolutions.

@@ -1,0 +1,374 @@
+"""Preprocessing models fitted on the training split only: tabular columns, plain arrays, targets."""
+
+import re
+
+import numpy as np
+
+from zoo import tabular
+from zoo.errors import InvalidParameterError
+
+# How each kind appears in the codes matrix (the input of feature_model, of TFLite and ONNX artifacts).
+ENCODINGS = {
+    "numeric": "the number; NaN when missing",
+    "boolean": "1 for true/yes, 0 for false/no; NaN when missing",
+    "categorical": "i + 1 for vocabulary[i], 0 for a missing or unseen value",
+    "datetime": "days since 1970-01-01 (time of day as a fraction); NaN when missing or unparseable",
+}
+IMPUTED = ("numeric", "boolean", "datetime")  # the order of the groups inside feature_model
+
+
+class TabularPreprocessor:
+    """Built from a Schema and the TRAINING frame only.
+
+    Two Keras models split the work so that string handling stays out of TFLite/ONNX:
+    `encoder_model` takes the raw columns ({column: (batch, 1)}, string or float32 as
+    `Column.source` says) to the float32 codes matrix (batch, n_features), one column per feature in
+    schema order (see ENCODINGS); `feature_model` takes the codes to the features a network learns
+    from, with builtin ops only: numeric -> Impute(train mean) -> Normalization(train mean/variance);
+    boolean -> Impute(train majority) as 0/1; datetime -> Impute(train median day) -> DaysToCalendar
+    -> Normalization; categorical -> CategoryEncoding one-hot of the code (slot 0 = missing/unseen);
+    then a 0/1 missing indicator for each numeric/boolean/datetime column that had missing values in
+    train (columns complete in train get none). `feature_names` names its outputs.
+
+    Categorical columns of numbers (codes 1, 2, 3) are looked up by value with NumberLookup (no cast
+    to strings or integers, so NaN is simply unseen). Zero-variance statistics are taken as 1.
+    `encoder_model` and `feature_model` are built once and cached; `build_encoder_model()` and
+    `build_feature_model()` return fresh ones.
+    """
+
+    def __init__(self, schema, train_frame):
+        self.schema = schema
+        inputs = tabular.frame_to_inputs(train_frame, schema)
+        self.vocabularies = {
+            c.name: _vocabulary(inputs[c.name][:, 0], c.source) for c in schema.features if c.kind == "categorical"
+        }
+        empty = [name for name, vocabulary in self.vocabularies.items() if not vocabulary]
+        if empty:
+            raise InvalidParameterError(
+                f"`data.columns.{empty[0]}` has no value in the training split, so it has no categories; "
+                f"set `data.columns.{empty[0]}: drop`. Received: {len(train_frame)} training rows, all missing"
+            )
+        self.statistics = _statistics(schema.features, self.encode_frame(train_frame))
+        self.feature_names = _feature_names(schema.features, self.vocabularies, self.statistics)
+        self._encoder_model = self._feature_model = None
+
+    def to_dict(self):
+        """JSON-able: the schema, the vocabularies, the codes matrix's columns with their encoding,
+        the train statistics and the feature names (for an export manifest)."""
+        codes = [
+            {"name": c.name, "kind": c.kind, "source": c.source, "date_format": c.date_format, "encoding": ENCODINGS[c.kind]}
+            for c in self.schema.features
+        ]
+        return {
+            "schema": self.schema.to_dict(),
+            "vocabularies": {name: list(vocabulary) for name, vocabulary in self.vocabularies.items()},
+            "codes": codes,
+            "statistics": self.statistics,
+            "feature_names": list(self.feature_names),
+        }
+
+    def encode_frame(self, frame):
+        """(n, n_features) float32 codes, what encoder_model computes from frame_to_inputs(frame)."""
+        return apply_vocabularies({"schema": self.schema.to_dict(), "vocabularies": self.vocabularies}, frame)
+
+    def count_unseen(self, frame):
+        """Rows with at least one non-missing category outside the training vocabulary."""
+        inputs = tabular.frame_to_inputs(frame, self.schema)
+        codes = self.encode_frame(frame)
+        unseen = np.zeros(len(frame), dtype=bool)
+        for position, column in enumerate(self.schema.features):
+            if column.kind == "categorical":
+                raw = inputs[column.name][:, 0]
+                present = raw != "" if column.source == "string" else ~np.isnan(raw.astype("float32"))
+                unseen |= present & (codes[:, position] == 0)
+        return int(unseen.sum())
+
+    @property
+    def encoder_model(self):
+        if self._encoder_model is None:
+            self._encoder_model = self.build_encoder_model()
+        return self._encoder_model
+
+    @property
+    def feature_model(self):
+        if self._feature_model is None:
+            self._feature_model = self.build_feature_model()
+        return self._feature_model
+
+    def build_encoder_model(self):
+        """Raw inputs {column: Input((1,))} -> codes (batch, n_features) float32 (TensorFlow only)."""
+        import keras
+
+        from zoo.layers.preprocessing import StackCodes
+
+        inputs, codes, names = {}, [], set()
+        for column in self.schema.features:
+            dtype = "string" if column.source == "string" else "float32"
+            input_name = _input_name(column.name, names)
+            raw = keras.Input((1,), dtype=dtype, name=input_name)
+            inputs[column.name] = raw
+            codes.append(self._encode_column(column, raw, f"encode_{input_name}"))
+        merged = StackCodes(name="codes")(codes)
+        return keras.Model(inputs, merged, name="encoder_model")
+
+    def _encode_column(self, column, raw, name):
+        import keras
+
+        from zoo.layers.preprocessing import NumberLookup, ParseBoolean, ParseDate
+
+        if column.kind == "categorical" and column.source == "string":
+            lookup = keras.layers.StringLookup(
+                vocabulary=self.vocabularies[column.name], num_oov_indices=1, output_mode="int", name=name
+            )
+            return lookup(raw)
+        if column.kind == "categorical":
+            return NumberLookup([float(v) for v in self.vocabularies[column.name]], name=name)(raw)
+        if column.kind == "datetime":
+            return ParseDate(column.date_format, name=name)(raw)
+        if column.kind == "boolean" and column.source == "string":
+            return ParseBoolean(name=name)(raw)
+        return raw
+
+    def build_feature_model(self):
+        """Codes (batch, n_features) -> features (batch, len(feature_names)), TFLite/ONNX builtins only."""
+        import keras
+
+        from zoo.layers.preprocessing import Impute, SelectColumns
+
+        features = self.schema.features
+        codes = keras.Input((len(features),), name="codes")
+        groups = {kind: [i for i, c in enumerate(features) if c.kind == kind] for kind in (*IMPUTED, "categorical")}
+        imputed_order = [i for kind in IMPUTED for i in groups[kind]]
+        stats = [self.statistics[features[i].name] for i in imputed_order]
+        parts, flags = [], [s["had_missing"] for s in stats]
+        if imputed_order:
+            selected = SelectColumns(imputed_order, name="select_imputed")(codes)
+            imputed = Impute([s["fill"] for s in stats], indicator=flags, name="impute")(selected)
+            parts += self._imputed_parts(imputed, groups, stats)
+        if groups["categorical"]:
+            selected = SelectColumns(groups["categorical"], name="select_categorical")(codes)
+            # A NaN code (a deployment's slip) is read as unseen rather than cast to garbage.
+            filled = Impute([0.0] * len(groups["categorical"]), indicator=False, name="impute_codes")(selected)
+            for position, index in enumerate(groups["categorical"]):
+                name = features[index].name
+                code = SelectColumns([position], name=f"code_{position}")(filled)
+                one_hot = keras.layers.CategoryEncoding(
+                    num_tokens=len(self.vocabularies[name]) + 1, output_mode="one_hot", name=f"one_hot_{position}"
+                )
+                parts.append(one_hot(code))
+        if any(flags):
+            start = len(imputed_order)
+            parts.append(SelectColumns(range(start, start + sum(flags)), name="missing_indicators")(imputed))
+        outputs = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+        return keras.Model(codes, outputs, name="feature_model")
+
+    def _imputed_parts(self, imputed, groups, stats):
+
+        from zoo.layers.preprocessing import DaysToCalendar, SelectColumns, Standardize
+
+        parts, start = [], 0
+        for kind in IMPUTED:
+            count = len(groups[kind])
+            if not count:
+                continue
+            part = SelectColumns(range(start, start + count), name=f"select_{kind}")(imputed)
+            group_stats = stats[start:start + count]
+            start += count
+            if kind == "datetime":
+                part = DaysToCalendar(name="calendar")(part)
+            if kind != "boolean":
+                mean = [m for s in group_stats for m in s["mean"]]
+                variance = [v for s in group_stats for v in s["variance"]]
+                part = Standardize(mean, variance, name=f"normalize_{kind}")(part)
+            parts.append(part)
+        return parts
+
+
+def _input_name(column_name, taken):
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(column_name)) or "column"
+    unique, suffix = name, 1
+    while unique in taken:
+        unique, suffix = f"{name}_{suffix}", suffix + 1
+    taken.add(unique)
+    return unique
+
+
+# === What the training split teaches ===
+
+
+def _number_token(value):
+    """A category code as a vocabulary string that reads back to the same float32."""
+    value = float(np.float32(value))
+    return str(int(value)) if value == int(value) else format(value, ".9g")
+
+
+def _vocabulary(raw, source):
+    """Distinct non-missing values, most frequent first (ties in value order), as strings."""
+    if source == "string":
+        values = raw[raw != ""].astype(str)
+    else:
+        values = raw.astype("float32")
+        values = values[~np.isnan(values)]
+    distinct, counts = np.unique(values, return_counts=True)
+    order = np.lexsort((np.arange(len(distinct)), -counts))  # stable: ties keep np.unique's sorted order
+    return [str(distinct[i]) if source == "string" else _number_token(distinct[i]) for i in order]
+
+
+def _statistics(features, codes):
+    """Per imputed column: fill value, whether train had missing values, normalization mean/variance."""
+    stats = {}
+    for position, column in enumerate(features):
+        values = codes[:, position].astype("float64")
+        present = values[~np.isnan(values)]
+        had_missing = bool(len(present) < len(values))
+        if column.kind == "numeric":
+            fill = float(present.mean()) if len(present) else 0.0
+            stats[column.name] = {"fill": fill, "had_missing": had_missing, "mean": [fill], "variance": [_variance(present)]}
+        elif column.kind == "boolean":
+            fill = float(present.mean() >= 0.5) if len(present) else 0.0
+            stats[column.name] = {"fill": fill, "had_missing": had_missing}
+        elif column.kind == "datetime":
+            fill = float(np.median(present)) if len(present) else 0.0
+            calendar = _calendar(np.where(np.isnan(values), fill, values))
+            stats[column.name] = {
+                "fill": fill,
+                "had_missing": had_missing,
+                "mean": [float(m) for m in calendar.mean(axis=0)],
+                "variance": [_variance(part) for part in calendar.T],
+            }
+    return stats
+
+
+def _variance(values):
+    variance = float(np.var(values)) if len(values) else 0.0
+    return variance if variance > 0 else 1.0  # a constant column stays finite (0) instead of / epsilon
+
+
+def _calendar(days):
+    """(n, 5) days, year, month, day, weekday as DaysToCalendar computes them (pandas here)."""
+    import pandas as pd
+
+    dates = pd.to_datetime(np.floor(days), unit="D")
+    return np.stack([days, dates.year, dates.month, dates.day, dates.dayofweek], axis=1).astype("float64")
+
+
+def _feature_names(features, vocabularies, stats):
+    """Names of feature_model's outputs, in its order."""
+    names = []
+    for kind in IMPUTED:
+        for column in (c for c in features if c.kind == kind):
+            parts = tabular.CALENDAR_PARTS if kind == "datetime" else (None,)
+            names += [column.name if part is None else f"{column.name}.{part}" for part in parts]
+    for column in (c for c in features if c.kind == "categorical"):
+        names += [f"{column.name}=<other>"] + [f"{column.name}={v}" for v in vocabularies[column.name]]
+    names += [f"{c.name}.missing" for kind in IMPUTED for c in features if c.kind == kind and stats[c.name]["had_missing"]]
+    return names
+
+
+# === Codes without Keras ===
+
+
+def apply_vocabularies(description, frame):
+    """The codes matrix of `frame` from TabularPreprocessor.to_dict()'s output alone (no Keras):
+    what a TFLite/ONNX deployment computes before calling the model. Equals encode_frame."""
+    schema = tabular.Schema.from_dict(description["schema"])
+    inputs = tabular.frame_to_inputs(frame, schema)
+    vocabularies = description["vocabularies"]
+    columns = [_column_codes(c, inputs[c.name][:, 0], vocabularies.get(c.name)) for c in schema.features]
+    return np.stack(columns, axis=1).astype("float32") if columns else np.zeros((len(frame), 0), "float32")
+
+
+def _column_codes(column, raw, vocabulary):
+    if column.kind == "categorical" and column.source == "string":
+        index = {value: i + 1 for i, value in enumerate(vocabulary)}
+        return np.array([index.get(value, 0) for value in raw], dtype="float32")
+    if column.kind == "categorical":
+        values = np.asarray([float(v) for v in vocabulary], dtype="float32")
+        matches = raw.astype("float32")[:, None] == values[None, :]
+        return np.where(matches.any(axis=1), matches.argmax(axis=1) + 1, 0).astype("float32")
+    if column.kind == "datetime":
+        return tabular.parse_dates(raw, column.date_format).astype("float32")
+    if column.kind == "boolean" and column.source == "string":
+        return tabular.boolean_values(raw).astype("float32")
+    return raw.astype("float32")
+
+
+# === Plain arrays and targets ===
+
+ARRAY_KINDS = ("auto", "image", "feature")
+
+
+class ArrayPreprocessor:
+    """For plain numeric arrays (numpy, images, windows): a Normalization fitted on X_train only.
+
+    `kind="auto"` is "image" for 4-D arrays (one mean/variance over every pixel and channel) and
+    "feature" otherwise (one per last-axis feature, over samples and any time steps). Arrays with
+    NaN in X_train get an Impute (train means, no indicator) before the Normalization; arrays
+    without NaN are assumed NaN-free at prediction time too.
+    """
+
+    def __init__(self, X_train, *, kind="auto"):
+        if kind not in ARRAY_KINDS:
+            raise InvalidParameterError(f"`kind` must be one of {', '.join(ARRAY_KINDS)}. Received: kind={kind!r}")
+        X = np.asarray(X_train, dtype="float32")
+        if X.ndim < 2:
+            raise InvalidParameterError(f"`X_train` must have a sample axis and a feature axis. Received: shape {X.shape}")
+        self.kind = ("image" if X.ndim == 4 else "feature") if kind == "auto" else kind
+        self.input_shape = tuple(X.shape[1:])
+        channels = X.shape[-1]
+        if self.kind == "image":
+            mean, variance = np.full(channels, np.nanmean(X)), np.full(channels, np.nanvar(X))
+        else:
+            axes = tuple(range(X.ndim - 1))
+            mean, variance = np.nanmean(X, axis=axes), np.nanvar(X, axis=axes)
+        self.mean = [float(m) for m in np.nan_to_num(mean)]
+        self.variance = [float(v) if v > 0 else 1.0 for v in np.nan_to_num(variance)]
+        self.has_missing = bool(np.isnan(X).any())
+        self._feature_model = None
+
+    @property
+    def feature_model(self):
+        if self._feature_model is None:
+            self._feature_model = self.build_feature_model()
+        return self._feature_model
+
+    def build_feature_model(self):
+        """Raw array -> normalized array of the same shape."""
+        import keras
+
+        from zoo.layers.preprocessing import Impute, Standardize
+
+        inputs = keras.Input(self.input_shape, name="array")
+        x = Impute(self.mean, indicator=False, name="impute")(inputs) if self.has_missing else inputs
+        x = Standardize(self.mean, self.variance, name="normalize")(x)
+        return keras.Model(inputs, x, name="feature_model")
+
+
+def _target_stats(y_train):
+    y = np.asarray(y_train, dtype="float64")
+    y = y.reshape(len(y), -1)
+    variance = y.var(axis=0)
+    return [float(m) for m in y.mean(axis=0)], [float(v) if v > 0 else 1.0 for v in variance]
+
+
+def target_scaler(y_train):
+    """Standardize(invert=True) (Normalization's arithmetic) holding y_train's mean and variance (one per output column): the
+    last layer of a regression model that trains on scale_target(y, scaler) and so predicts in the
+    user's units."""
+    from zoo.layers.preprocessing import Standardize
+
+    mean, variance = _target_stats(y_train)
+    return Standardize(mean, variance, invert=True, name="unscale_target")
+
+
+def scale_target(y, scaler):
+    """(y - mean) / std with the statistics of `scaler` (from target_scaler): the training targets
+    whose inverse the scaler computes. Same shape as y, float32."""
+    import keras
+
+    config = scaler.get_config()
+    mean = np.asarray(config["mean"], dtype="float64")
+    std = np.maximum(np.sqrt(np.asarray(config["variance"], dtype="float64")), keras.backend.epsilon())
+    y = np.asarray(y, dtype="float64")
+    scaled = (y.reshape(len(y), -1) - mean) / std
+    return scaled.reshape(y.shape).astype("float32")

@@ -1,0 +1,195 @@
+"""Time series: sliding windows, a split strictly by time, naive baselines and MASE."""
+
+import math
+
+import numpy as np
+
+from zoo.errors import InvalidParameterError
+
+
+def _check_int(field, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidParameterError(f"`{field}` must be an integer >= {minimum}. Received: {field}={value!r}")
+
+
+def window_features(frame_or_array, *, target, features=None):
+    """`(names, target_index)`: the columns of make_windows' last axis (names for a DataFrame,
+    positions for an array) and the target's position among them, None when it is not a feature.
+
+    `features=None` takes every numeric column of a frame, in its order, or every column of an array
+    (a 1-D array is one series, column 0); the target is then a feature."""
+    import pandas as pd
+
+    if features is not None:
+        names = list(features)
+    elif isinstance(frame_or_array, pd.DataFrame):
+        names = [c for c in frame_or_array.columns if pd.api.types.is_numeric_dtype(frame_or_array[c])]
+    else:
+        array = np.asarray(frame_or_array)
+        names = list(range(1 if array.ndim == 1 else array.shape[1]))
+    return names, (names.index(target) if target in names else None)
+
+
+def _series_columns(frame_or_array, target, features):
+    """`(values (n_steps, n_features) float32, target values (n_steps,))`, the columns checked."""
+    import pandas as pd
+
+    names, _ = window_features(frame_or_array, target=target, features=features)
+    named = [("data.target", target)] + [("data.series.features", name) for name in names]
+    if isinstance(frame_or_array, pd.DataFrame):
+        frame = frame_or_array
+        for field, name in named:
+            if name not in frame.columns:
+                raise InvalidParameterError(
+                    f"`{field}` names no column of the series (columns: {', '.join(map(str, frame.columns))}). "
+                    f"Received: {field}={name!r}"
+                )
+            if not pd.api.types.is_numeric_dtype(frame[name]):
+                raise InvalidParameterError(
+                    f"`{field}` must name a numeric column. Received: {field}={name!r} of dtype {frame[name].dtype}"
+                )
+        return frame[names].to_numpy(dtype="float32"), frame[target].to_numpy(dtype="float32")
+    array = np.asarray(frame_or_array, dtype="float32")
+    array = array.reshape(-1, 1) if array.ndim == 1 else array
+    for field, name in named:
+        if isinstance(name, bool) or not isinstance(name, (int, np.integer)) or not 0 <= name < array.shape[1]:
+            raise InvalidParameterError(
+                f"`{field}` must be a column position of the array (0 to {array.shape[1] - 1}). Received: {field}={name!r}"
+            )
+    return array[:, names], array[:, target]
+
+
+def make_windows(frame_or_array, *, target, features=None, window, horizon=1):
+    """`(X, y, t)`: X (n_windows, window, n_features) float32 of past values, y (n_windows,) the
+    target `horizon` steps after each window's last step, t the row of that target.
+
+    Windows whose target is missing are left out (t then skips them); missing inputs stay NaN.
+    """
+    _check_int("data.series.window", window, 1)
+    _check_int("data.series.horizon", horizon, 1)
+    values, target_values = _series_columns(frame_or_array, target, features)
+    steps = len(values)
+    if window + horizon > steps:
+        raise InvalidParameterError(
+            f"`data.series.window` plus `data.series.horizon` must be at most the series length ({steps} rows). "
+            f"Received: data.series.window={window}, data.series.horizon={horizon}"
+        )
+    count = steps - window - horizon + 1
+    windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)[:count]  # (count, features, window)
+    t = np.arange(count) + window - 1 + horizon
+    y = target_values[t]
+    kept = ~np.isnan(y)
+    X = np.ascontiguousarray(np.transpose(windows, (0, 2, 1))[kept], dtype="float32")
+    return X, y[kept].astype("float32"), t[kept]
+
+
+def split_indices(t, *, window, test_size, val_size, horizon=1):
+    """Positions of the "train", "val" and "test" windows: chronological, the test last, and a gap
+    before val and before test so that no window's rows (its inputs up to its target row) overlap a
+    window of an earlier split; the windows that would straddle a boundary are dropped.
+
+    `test_size` and `val_size` are shares of all windows (val_size may be 0: no validation)."""
+    if not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
+        raise InvalidParameterError(f"`data.test_size` must be a share in (0, 1). Received: data.test_size={test_size!r}")
+    if not isinstance(val_size, (int, float)) or not 0 <= val_size < 1:
+        raise InvalidParameterError(f"`data.val_size` must be a share in [0, 1). Received: data.val_size={val_size!r}")
+    t = np.asarray(t)
+    if np.any(np.diff(t) <= 0):
+        raise InvalidParameterError("`t` must be strictly increasing (windows in time order). Received: unordered t")
+    span = window - 1 + horizon  # a window covers rows t - span .. t
+    first_row = t - span
+    count = len(t)
+    test = np.arange(max(count - math.ceil(test_size * count), 0), count)
+    earlier = np.flatnonzero(t < first_row[test[0]]) if len(test) else np.array([], dtype=int)
+    val = earlier[max(len(earlier) - math.ceil(val_size * count), 0):] if val_size > 0 else earlier[:0]
+    boundary = first_row[val[0]] if len(val) else first_row[test[0]] if len(test) else -np.inf
+    train = np.flatnonzero(t < boundary)
+    if not len(train) or not len(test) or (val_size > 0 and not len(val)):
+        raise InvalidParameterError(
+            f"`data.series` gives too few windows to split by time: {count} windows of {window} steps "
+            f"(horizon {horizon}) leave {len(train)} for train once a gap of {span} windows separates each split. "
+            f"Received: data.series.window={window}, data.test_size={test_size}, data.val_size={val_size}"
+        )
+    return {"train": train, "val": val, "test": test}
+
+
+def split_by_time(X, y, t, *, window, test_size, val_size, horizon=1):
+    """`{"train": (X, y), "val": (X, y), "test": (X, y)}` by split_indices (which see)."""
+    positions = split_indices(t, window=window, test_size=test_size, val_size=val_size, horizon=horizon)
+    return {name: (X[index], y[index]) for name, index in positions.items()}
+
+
+def naive_forecast(X, *, target_index):
+    """The last observed target value of each window."""
+    return np.asarray(X)[:, -1, target_index]
+
+
+def seasonal_naive_forecast(X, *, target_index, season, horizon=1):
+    """The target's value `season` steps before the forecast time (a whole number of seasons
+    before it when horizon > season); the window must reach back that far."""
+    X = np.asarray(X)
+    _check_int("season", season, 1)
+    lag = season * math.ceil(horizon / season)
+    position = X.shape[1] - 1 + horizon - lag
+    if position < 0:
+        raise InvalidParameterError(
+            f"`season` must fit in the window (window {X.shape[1]}, horizon {horizon}). Received: season={season}"
+        )
+    return X[:, position, target_index]
+
+
+def mase(y_true, y_pred, y_train, *, season=1):
+    """Mean absolute scaled error: MAE over the in-sample MAE of the seasonal naive forecast of the
+    training series (season 1: the previous value). NaN when the training series never changes."""
+    y_train = np.asarray(y_train, dtype="float64").ravel()
+    _check_int("season", season, 1)
+    if len(y_train) <= season:
+        raise InvalidParameterError(f"`y_train` must be longer than `season`. Received: {len(y_train)} values, season={season}")
+    scale = np.mean(np.abs(y_train[season:] - y_train[:-season]))
+    error = np.mean(np.abs(np.asarray(y_true, dtype="float64") - np.asarray(y_pred, dtype="float64")))
+    return float(error / scale) if scale > 0 else float("nan")
+
+
+def dataset_from_series(frame_or_array, *, target, features=None, window, horizon=1, season=None,
+                        test_size=0.2, val_size=0.1, name="series"):
+    """A regression `zoo.data.Dataset` of windows split strictly by time (see split_indices): the
+    windows stay raw, a per-feature normalization fitted on the training windows and the target
+    unscaling go inside the model; `Dataset.series` keeps what the forecast report needs."""
+    from zoo.data import Dataset
+    from zoo.preprocessing import ArrayPreprocessor, _target_stats
+
+    if season is not None:
+        _check_int("data.series.season", season, 2)
+    X, y, t = make_windows(frame_or_array, target=target, features=features, window=window,
+                           horizon=horizon)
+    parts = split_indices(t, window=window, test_size=test_size, val_size=val_size, horizon=horizon)
+    names, target_index = window_features(frame_or_array, target=target, features=features)
+    train, val, test = parts["train"], parts["val"], parts["test"]
+    data = Dataset(X[train], y[train], X[val], y[val], X[test], y[test], task="regression",
+                   num_outputs=1, feature_names=[str(n) for n in names], name=name,
+                   preprocessor=ArrayPreprocessor(X[train]), target_stats=_target_stats(y[train]),
+                   notes=[f"series: {len(X)} windows of {window} steps, horizon {horizon}; split by "
+                          f"time into {len(train)} train, {len(val)} val, {len(test)} test"])
+    data.series = {"window": window, "horizon": horizon, "season": season,
+                   "target_index": target_index, "t": {k: t[v] for k, v in parts.items()}}
+    return data
+
+
+def forecast_baselines(data, predictions):
+    """The forecast report's extra metrics on the test windows: the model's MASE, and the MAE and
+    MASE of the last-value (and, with a season, the seasonal-naive) forecast."""
+    series = data.series
+    index, season = series["target_index"], series["season"]
+    y_true, y_train = data.y_test, data.y_train
+    predictions = np.asarray(predictions, dtype="float64").ravel()
+    metrics = {"mase": mase(y_true, predictions, y_train, season=season or 1)}
+    if index is None:
+        return metrics
+    baselines = {"naive": naive_forecast(data.X_test, target_index=index)}
+    if season and data.X_test.shape[1] >= season:
+        baselines["seasonal_naive"] = seasonal_naive_forecast(
+            data.X_test, target_index=index, season=season, horizon=series["horizon"])
+    for label, forecast in baselines.items():
+        metrics[f"{label}_mean_absolute_error"] = float(np.mean(np.abs(y_true - forecast)))
+        metrics[f"{label}_mase"] = mase(y_true, forecast, y_train, season=season or 1)
+    return metrics
