@@ -93,13 +93,31 @@ def calibration_feed(arrays, input_names):
 
 def output_kinds(model):
     """'softmax', 'sigmoid' or 'values' for each output, from the layer producing it."""
-    kinds = []
-    for tensor in model.outputs:
+    return [_output_kind(tensor) for tensor in model.outputs]
+
+
+# identity layers a model may end with (the stored label vocabulary): look through them
+_PASS_THROUGH = ("ClassNames",)
+
+
+def _output_kind(tensor):
+    """The activation producing `tensor`, looking into nested models and through identity layers."""
+    import keras
+
+    for _ in range(16):
         history = getattr(tensor, "_keras_history", None)
-        layer = history[0] if history else None
+        if not history:
+            return "values"
+        layer, node_index, tensor_index = history
+        if isinstance(layer, keras.Model) and getattr(layer, "outputs", None):
+            tensor = layer.outputs[tensor_index]  # a nested model: its own output
+            continue
+        if type(layer).__name__ in _PASS_THROUGH:
+            tensor = layer._inbound_nodes[node_index].input_tensors[0]
+            continue
         activation = getattr(getattr(layer, "activation", None), "__name__", "")
-        kinds.append(activation if activation in ("softmax", "sigmoid") else "values")
-    return kinds
+        return activation if activation in ("softmax", "sigmoid") else "values"
+    return "values"
 
 
 def predicted_classes(output, kind):

@@ -1,6 +1,7 @@
 """Raw data end to end: a generated CSV with categories, booleans, dates and gaps through `zoo run`
 and `zoo predict` in every format, and raw arrays through `keras_zoo.AutoModel` to ONNX/TFLite."""
 
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,11 @@ def test_zoo_run_prints_the_schema_and_exports_every_format(csv_run):
                          ("size", "numeric")):
         assert any(line.split()[:2] == [column, kind] for line in run.stdout.splitlines()), run.stdout
     assert "3 rows with a missing target dropped" in run.stdout
+    manifest = json.loads((folder / "out" / "export" / "manifest.json").read_text())
+    assert [a["status"] for a in manifest["artifacts"]] == ["ok"] * 4
+    assert manifest["model"]["output_kinds"] == ["sigmoid"]  # seen through the class_names layer
+    assert manifest["preprocessing"]["class_names"] == ["bad", "good"]
+    assert manifest["preprocessing"]["tabular"]["vocabularies"]["region"][0] in {"north", "south", "east", "west"}
 
 
 def predict_in_process(folder, *args, capsys):
