@@ -32,15 +32,15 @@ def check_samples(X, name="X", *, allow_missing=False):
     X = as_array(X, name)
     if X.ndim == 0 or len(X) == 0:
         raise InvalidParameterError(f"`{name}` must hold at least one sample. Received: {name} of shape {X.shape}")
-    bad = ~np.isfinite(X) & ~np.isnan(X) if allow_missing and np.issubdtype(X.dtype, np.floating) else None
-    if bad is not None:
+    if np.issubdtype(X.dtype, np.number):
+        bad = ~np.isfinite(X)
+        if allow_missing:
+            bad &= ~np.isnan(X)
         if bad.any():
+            allowed = "finite values or NaN" if allow_missing else "only finite values"
             raise InvalidParameterError(
-                f"`{name}` must contain only finite values or NaN. Received: {int(bad.sum())} inf values")
-    elif np.issubdtype(X.dtype, np.number) and not np.isfinite(X).all():
-        raise InvalidParameterError(
-            f"`{name}` must contain only finite values. Received: {int((~np.isfinite(X)).sum())} NaN/inf values"
-        )
+                f"`{name}` must contain {allowed}. Received: {int(bad.sum())} NaN/inf values"
+            )
     return X
 
 

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from export._options import FORMATS
 from zoo.errors import InvalidParameterError
 from zoo.tasks import CLASSIFICATION_TASKS
 
@@ -133,7 +134,7 @@ class AutoModel:
                               class_names=self.data_.class_names, out_dir=out_dir,
                               allow_missing=True)
 
-    def export(self, directory, *, formats=("keras", "savedmodel", "tflite", "onnx"), quantize=()):
+    def export(self, directory, *, formats=FORMATS, quantize=()):
         """SavedModel/TFLite/ONNX (and .keras) of the model, each verified; returns the manifest."""
         from export import export_model
         from keras_zoo.pipeline import preprocessing_description

@@ -7,8 +7,6 @@ import numpy as np
 
 from zoo.errors import InvalidParameterError
 
-FORMATS = ("keras", "savedmodel", "tflite", "onnx")
-
 
 def resolve(model_or_run_dir, fmt):
     """(artifact path, manifest or None) for a `.keras` file or a `zoo run` output folder."""
@@ -85,12 +83,12 @@ class Predictor:
     def predict(self, frame):
         unseen = 0
         if self.tabular is not None:
-            from zoo.preprocessing import apply_vocabularies
+            from zoo.preprocessing import apply_vocabularies, count_unseen
             from zoo.tabular import Schema
 
             schema = Schema.from_dict(self.tabular["schema"])
             _require_columns(frame, [c.name for c in schema.features])
-            unseen = _count_unseen(self.tabular, frame)
+            unseen = count_unseen(self.tabular, frame)
             if self.model is not None and isinstance(self.model.input, dict):
                 from zoo.tabular import frame_to_inputs
 
@@ -163,23 +161,6 @@ def _numeric_matrix(frame, width):
             f"`data` must hold the model's {width} numeric feature columns in order. Received: "
             f"{numeric.shape[1]} numeric columns ({', '.join(map(str, numeric.columns[:8]))}...)")
     return numeric.to_numpy(dtype="float32")
-
-
-def _count_unseen(description, frame):
-    """Rows with a non-missing category outside the training vocabulary."""
-    from zoo.tabular import is_missing
-
-    unseen = np.zeros(len(frame), dtype=bool)
-    for name, vocabulary in description.get("vocabularies", {}).items():
-        column = frame[name]
-        present = ~is_missing(column)
-        if column.dtype.kind in "fiu":  # numeric codes: compared as the float32 the model sees
-            known = np.asarray([float(v) for v in vocabulary], dtype="float32")
-            values = column.to_numpy(dtype="float32", na_value=np.nan)
-        else:
-            known, values = np.asarray(vocabulary, dtype=str), column.astype(str).to_numpy()
-        unseen |= present & ~np.isin(values, known)
-    return int(unseen.sum())
 
 
 def prediction_frame(outputs, class_names, task=None):

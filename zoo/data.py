@@ -98,14 +98,14 @@ def compose_model(core, *, input_shape, preprocessor=None, target_stats=None, cl
         return core
     import keras
 
-    from zoo.layers.preprocessing import ClassNames, Standardize
+    from zoo.layers.preprocessing import ClassNames
+    from zoo.preprocessing import unscale_target
 
     inputs = keras.Input(input_shape, name="inputs")
     x = preprocessor.build_feature_model()(inputs) if preprocessor is not None else inputs
     x = core(x)
     if target_stats is not None:
-        mean, variance = target_stats
-        x = Standardize(mean, variance, invert=True, name="unscale_target")(x)
+        x = unscale_target(target_stats)(x)
     if class_names:
         x = ClassNames([str(c) for c in class_names], name="class_names")(x)
     return keras.Model(inputs, x, name=core.name)
@@ -192,11 +192,7 @@ def _load_npz(path):
 def _load_csv(path, target):
     import pandas as pd
 
-    _require_file(path)
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise InvalidParameterError(f"`source` is not a readable CSV file ({str(error).splitlines()[0]}). Received: source={path!r}") from None
+    frame = read_csv(path)
     if target is None:
         raise InvalidParameterError(f"`target` (the label column) is required for a CSV source. Received: target=None for {path!r}")
     if target not in frame.columns:
@@ -204,8 +200,6 @@ def _load_csv(path, target):
             f"`target` must be a column of {os.path.basename(path)!r} (columns: "
             f"{', '.join(map(str, frame.columns))}). Received: target={target!r}"
         )
-    if frame.empty:
-        raise InvalidParameterError(f"`source` CSV has no rows. Received: source={path!r}")
     features = frame.drop(columns=[target])
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
@@ -376,7 +370,7 @@ def load_dataset(source, *, target=None, shape="flat", task=None, test_size=0.2,
 def dataset_from_arrays(X, y, *, task=None, test_size=0.2, val_size=0.1, seed=0, scale="model",
                         feature_names=None, name="arrays"):
     """A `Dataset` from numeric arrays (features, images or windows) and their targets."""
-    from zoo.preprocessing import ArrayPreprocessor, _target_stats
+    from zoo.preprocessing import ArrayPreprocessor, target_stats
 
     X = np.asarray(X)
     if len(X) == 0:
@@ -397,10 +391,10 @@ def dataset_from_arrays(X, y, *, task=None, test_size=0.2, val_size=0.1, seed=0,
     train, val, test = split_indices(len(X), stratify=stratify, test_size=test_size,
                                      val_size=val_size, seed=seed)
     X_train, X_val, X_test = X[train], X[val], X[test]
-    preprocessor = target_stats = None
+    preprocessor = stats = None
     if scale == "model":
         preprocessor = ArrayPreprocessor(X_train)
-        target_stats = _target_stats(y[train]) if resolved == "regression" else None
+        stats = target_stats(y[train]) if resolved == "regression" else None
     else:
         transform = _scaler(X_train, scale)
         if transform is not None:
@@ -410,7 +404,7 @@ def dataset_from_arrays(X, y, *, task=None, test_size=0.2, val_size=0.1, seed=0,
     return Dataset(X_train, y[train], X_val, y[val], X_test, y[test], task=resolved,
                    num_outputs=num_outputs, class_names=class_names,
                    feature_names=list(feature_names) if feature_names else None, name=name,
-                   preprocessor=preprocessor, target_stats=target_stats,
+                   preprocessor=preprocessor, target_stats=stats,
                    notes=[note] if note else [])
 
 
@@ -433,7 +427,7 @@ def dataset_from_frame(frame, *, target, task=None, columns=None, test_size=0.2,
     `columns`), rows with a missing target dropped and counted, a seeded (stratified) split, and a
     `TabularPreprocessor` fitted on the training rows; `X_*` are its codes matrices."""
     from zoo import tabular
-    from zoo.preprocessing import TabularPreprocessor, _target_stats
+    from zoo.preprocessing import TabularPreprocessor, target_stats
 
     if target is None or target not in frame.columns:
         raise InvalidParameterError(
@@ -462,5 +456,5 @@ def dataset_from_frame(frame, *, target, task=None, columns=None, test_size=0.2,
                    num_outputs=num_outputs, class_names=class_names,
                    feature_names=[c.name for c in schema.features], name=name,
                    preprocessor=preprocessor,
-                   target_stats=_target_stats(y[train]) if resolved == "regression" else None,
+                   target_stats=target_stats(y[train]) if resolved == "regression" else None,
                    schema=schema, frames=frames, notes=notes)

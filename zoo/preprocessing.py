@@ -73,15 +73,7 @@ class TabularPreprocessor:
 
     def count_unseen(self, frame):
         """Rows with at least one non-missing category outside the training vocabulary."""
-        inputs = tabular.frame_to_inputs(frame, self.schema)
-        codes = self.encode_frame(frame)
-        unseen = np.zeros(len(frame), dtype=bool)
-        for position, column in enumerate(self.schema.features):
-            if column.kind == "categorical":
-                raw = inputs[column.name][:, 0]
-                present = raw != "" if column.source == "string" else ~np.isnan(raw.astype("float32"))
-                unseen |= present & (codes[:, position] == 0)
-        return int(unseen.sum())
+        return count_unseen(self.to_dict(), frame)
 
     @property
     def encoder_model(self):
@@ -278,6 +270,21 @@ def apply_vocabularies(description, frame):
     return np.stack(columns, axis=1).astype("float32") if columns else np.zeros((len(frame), 0), "float32")
 
 
+def count_unseen(description, frame):
+    """Rows of `frame` with at least one non-missing category outside the training vocabulary,
+    from TabularPreprocessor.to_dict()'s output alone (what `zoo predict` reports)."""
+    schema = tabular.Schema.from_dict(description["schema"])
+    inputs = tabular.frame_to_inputs(frame, schema)
+    codes = apply_vocabularies(description, frame)
+    unseen = np.zeros(len(frame), dtype=bool)
+    for position, column in enumerate(schema.features):
+        if column.kind == "categorical":
+            raw = inputs[column.name][:, 0]
+            present = raw != "" if column.source == "string" else ~np.isnan(raw.astype("float32"))
+            unseen |= present & (codes[:, position] == 0)
+    return int(unseen.sum())
+
+
 def _column_codes(column, raw, vocabulary):
     if column.kind == "categorical" and column.source == "string":
         index = {value: i + 1 for i, value in enumerate(vocabulary)}
@@ -344,7 +351,7 @@ class ArrayPreprocessor:
         return keras.Model(inputs, x, name="feature_model")
 
 
-def _target_stats(y_train):
+def target_stats(y_train):
     y = np.asarray(y_train, dtype="float64")
     y = y.reshape(len(y), -1)
     variance = y.var(axis=0)
@@ -355,9 +362,15 @@ def target_scaler(y_train):
     """Standardize(invert=True) (Normalization's arithmetic) holding y_train's mean and variance (one per output column): the
     last layer of a regression model that trains on scale_target(y, scaler) and so predicts in the
     user's units."""
+    return unscale_target(target_stats(y_train))
+
+
+def unscale_target(stats):
+    """The layer that puts a model's scaled output back in the target's units, from
+    target_stats' (mean, variance)."""
     from zoo.layers.preprocessing import Standardize
 
-    mean, variance = _target_stats(y_train)
+    mean, variance = stats
     return Standardize(mean, variance, invert=True, name="unscale_target")
 
 

@@ -156,7 +156,7 @@ def dataset_from_series(frame_or_array, *, target, features=None, window, horizo
     windows stay raw, a per-feature normalization fitted on the training windows and the target
     unscaling go inside the model; `Dataset.series` keeps what the forecast report needs."""
     from zoo.data import Dataset
-    from zoo.preprocessing import ArrayPreprocessor, _target_stats
+    from zoo.preprocessing import ArrayPreprocessor, target_stats
 
     if season is not None:
         _check_int("data.series.season", season, 2)
@@ -167,7 +167,7 @@ def dataset_from_series(frame_or_array, *, target, features=None, window, horizo
     train, val, test = parts["train"], parts["val"], parts["test"]
     data = Dataset(X[train], y[train], X[val], y[val], X[test], y[test], task="regression",
                    num_outputs=1, feature_names=[str(n) for n in names], name=name,
-                   preprocessor=ArrayPreprocessor(X[train]), target_stats=_target_stats(y[train]),
+                   preprocessor=ArrayPreprocessor(X[train]), target_stats=target_stats(y[train]),
                    notes=[f"series: {len(X)} windows of {window} steps, horizon {horizon}; split by "
                           f"time into {len(train)} train, {len(val)} val, {len(test)} test"])
     data.series = {"window": window, "horizon": horizon, "season": season,

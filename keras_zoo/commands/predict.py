@@ -3,6 +3,7 @@ prediction row out per input row, in the user's own labels or units."""
 
 import os
 
+from export._options import FORMATS
 from zoo.errors import InvalidParameterError
 
 
@@ -10,7 +11,7 @@ def add_arguments(parser):
     parser.add_argument("model", help="best_model.keras, or a `zoo run` output folder")
     parser.add_argument("data", help="a CSV of raw rows (a target column, if present, is ignored)")
     parser.add_argument("--out", required=True, help="the predictions CSV to write")
-    parser.add_argument("--format", default="keras", choices=("keras", "savedmodel", "tflite", "onnx"),
+    parser.add_argument("--format", default="keras", choices=FORMATS,
                         help="run this artifact in its own runtime (default: keras)")
     parser.add_argument("--target", help="the target column to ignore, if the CSV has one")
 
