@@ -94,10 +94,12 @@ class Book:
         except RuntimeError as error:
             self.failure, self.stopping = error, True
 
-    def lose(self, worker_id, reason):
+    def lose(self, worker_id, reason, close_runs=None):
         """A worker is gone: re-queue its trial (once), or fail it, so the others go on.
 
-        Returns (trial id, status, failure reason) for the trial's runs to close, or None."""
+        `close_runs(trial_id, status, reason)` closes the lost attempt's tracking runs; it is
+        called under the oracle's lock before the trial is re-queued, so that no other worker can
+        start the next attempt (whose run would then be closed too) in between."""
         with self.lock:
             worker = self.workers.get(worker_id)
             if worker is None or worker.state != "active":
@@ -112,14 +114,17 @@ class Book:
                 print(f"worker {worker_id} lost ({reason})", flush=True)
                 return None
             self.requeues[trial.trial_id] += 1
-            if self.requeues[trial.trial_id] <= MAX_REQUEUES:
+            requeue = self.requeues[trial.trial_id] <= MAX_REQUEUES
+            message = None if requeue else f"worker {worker_id} was lost during this trial ({reason})"
+            if close_runs is not None:
+                close_runs(trial.trial_id, "KILLED" if requeue else "FAILED", message)
+            if requeue:
                 kt_compat.requeue(self.oracle, trial.trial_id)
                 self.oracle.save()
-                status, what = "KILLED", "re-queued"
+                what = "re-queued"
             else:
                 trial.status = TrialStatus.FAILED
-                trial.message = f"worker {worker_id} was lost during this trial ({reason})"
-                status, what = "FAILED", "failed (its workers were lost twice)"
+                trial.message = message
+                what = "failed (its workers were lost twice)"
                 self.end_trial(trial)
         print(f"worker {worker_id} lost ({reason}); trial {trial.trial_id} {what}", flush=True)
-        return trial.trial_id, status, None if status == "KILLED" else trial.message

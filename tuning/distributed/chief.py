@@ -106,9 +106,7 @@ class Chief:
 
     def lose(self, worker_id, reason):
         """A worker is gone: re-queue its trial (once), or fail it, so the others go on."""
-        closing = self.book.lose(worker_id, reason)
-        if closing is not None:
-            self._close_runs(*closing)
+        self.book.lose(worker_id, reason, close_runs=self._close_runs)
 
     def _close_runs(self, trial_id, status, reason=None):
         from tuning.tracking import TRIAL_TAG
