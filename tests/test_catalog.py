@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import zoo
-from tests.conftest import tiny_data
+from zoo_testing import tiny_data
 from zoo.models.gnn import normalize_adjacency
 from zoo.models.siamese import make_pairs
 

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import yaml
 from mlflow import MlflowClient
+from zoo_testing import start_tracking_server, wait_for, zoo
 
-from tests.test_distributed import start_tracking_server, wait_for, zoo
 from tuning import search
 from tuning.hypermodel import ZooHyperModel
 from tuning.tracking import JOURNAL, PARENT_TAG, TRIAL_TAG

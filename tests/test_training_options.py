@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from tests.conftest import tiny_data
+from zoo_testing import tiny_data
 from zoo import training
 
 

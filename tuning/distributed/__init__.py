@@ -16,7 +16,7 @@ import os
 
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # a failed bind is reported by us, in one line
 
-from tuning.distributed.addresses import (  # noqa: E402
+from tuning.distributed.addresses import (
     CHANNEL_OPTIONS,
     CHIEF_TIMEOUT,
     HEARTBEAT_SECONDS,
@@ -30,10 +30,10 @@ from tuning.distributed.addresses import (  # noqa: E402
     parse_address,
     set_threads,
 )
-from tuning.distributed.book import Refused  # noqa: E402
-from tuning.distributed.chief import Chief  # noqa: E402
-from tuning.distributed.service import METADATA, SERVICE  # noqa: E402
-from tuning.distributed.worker import WorkerLink, exit_with_parent  # noqa: E402
+from tuning.distributed.book import Refused
+from tuning.distributed.chief import Chief
+from tuning.distributed.service import METADATA, SERVICE
+from tuning.distributed.worker import WorkerLink, exit_with_parent
 
 __all__ = [
     "CHANNEL_OPTIONS", "CHIEF_TIMEOUT", "HEARTBEAT_SECONDS", "LOCAL_CHIEF_TIMEOUT", "MAX_REQUEUES",

@@ -103,7 +103,7 @@ class Book:
         with self.lock:
             worker = self.workers.get(worker_id)
             if worker is None or worker.state != "active":
-                return None
+                return
             worker.state = "lost"
         from keras_tuner.engine.trial import TrialStatus
 
@@ -112,7 +112,7 @@ class Book:
             trial = kt_compat.ongoing(self.oracle).pop(worker_id, None)
             if trial is None:
                 print(f"worker {worker_id} lost ({reason})", flush=True)
-                return None
+                return
             self.requeues[trial.trial_id] += 1
             requeue = self.requeues[trial.trial_id] <= MAX_REQUEUES
             message = None if requeue else f"worker {worker_id} was lost during this trial ({reason})"

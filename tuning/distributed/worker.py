@@ -13,7 +13,12 @@ import uuid
 import grpc
 
 from tuning import _kt_compat as kt_compat
-from tuning.distributed.addresses import CHANNEL_OPTIONS, CHIEF_TIMEOUT, HEARTBEAT_SECONDS, parse_address
+from tuning.distributed.addresses import (
+    CHANNEL_OPTIONS,
+    CHIEF_TIMEOUT,
+    HEARTBEAT_SECONDS,
+    parse_address,
+)
 from tuning.distributed.service import SERVICE, encode, metadata_for
 from zoo.errors import InvalidParameterError, JobFailed
 
