@@ -64,7 +64,7 @@ json.dump({"accuracy": accuracy, "wall_with_import": time.perf_counter() - start
 
 def sizes(quick):
     if quick:
-        return {"budget": 30, "epochs": 1, "our_max_epochs": 1, "our_max_trials": 1, "ak_max_trials": 1}
+        return {"budget": 10, "epochs": 1, "our_max_epochs": 1, "our_max_trials": 1, "ak_max_trials": 1}
     return {"budget": 60, "epochs": 20, "our_max_epochs": None, "our_max_trials": None,
             "ak_max_trials": 1000}
 

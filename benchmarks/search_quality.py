@@ -25,7 +25,7 @@ CONFIG = os.path.join(ROOT, "examples", "digits.yaml")
 
 def sizes(quick):
     if quick:
-        return {"budgets": [30], "max_epochs": 1, "max_trials": 1, "naive_epochs": 1, "warm_up": False,
+        return {"budgets": [10], "max_epochs": 1, "max_trials": 1, "naive_epochs": 1, "warm_up": False,
                 "mlp_iterations": 10}
     return {"budgets": [30, 60, 120], "max_epochs": None, "max_trials": None, "naive_epochs": 20,
             "warm_up": True, "mlp_iterations": 200}

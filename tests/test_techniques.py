@@ -12,6 +12,7 @@ import yaml
 from sklearn.datasets import load_digits
 from sklearn.metrics import recall_score
 from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_class_weight
 
 import zoo
 from keras_zoo.config import parse_config
@@ -153,6 +154,32 @@ def test_distilled_student_a_quarter_of_the_teacher_stays_within_2_points_of_the
     assert np.mean(alone) - 0.02 < np.mean(distilled) < np.mean(alone) + 0.02
 
 
+def test_the_distillation_loss_is_the_weighted_sum_of_the_label_and_teacher_terms(digits_flat):
+    """compute_loss against the formula written out in NumPy: α·CE + (1−α)·T²·KL(teacher_T ‖ student_T)."""
+    data = digits_flat
+    teacher = zoo.create_model("mlp", input_shape=data.input_shape, num_outputs=10, hidden_units=(32,))
+    teacher.fit(data.X_train, data.y_train, epochs=3, verbose=0)  # confident, unlike the student
+    student = zoo.create_model("mlp", input_shape=data.input_shape, num_outputs=10, compile=False,
+                               hidden_units=(8,))
+    x, y = data.X_test[:32], data.y_test[:32]
+    p_teacher = teacher.predict(x, verbose=0).astype("float64")
+    p_student = student.predict(x, verbose=0).astype("float64")
+
+    def soften(p, t):
+        logits = np.log(np.clip(p, 1e-7, 1.0)) / t
+        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+
+    for temperature, alpha in ((4.0, 0.1), (2.0, 0.5), (1.0, 0.0)):
+        distiller = Distiller(student, teacher, temperature=temperature, alpha=alpha)
+        distiller.compile()
+        loss = float(distiller.compute_loss(x=x, y=y, y_pred=student(x), training=False))
+        hard = -np.mean(np.log(np.clip(p_student[np.arange(len(y)), y], 1e-7, 1.0)))
+        log_t, log_s = soften(p_teacher, temperature), soften(p_student, temperature)
+        kl = np.mean(np.sum(np.exp(log_t) * (log_t - log_s), axis=1))
+        assert kl > 0.05  # the teacher term is not negligible here, so dropping it would show
+        assert loss == pytest.approx(alpha * hard + (1 - alpha) * temperature**2 * kl, rel=1e-3)
+
+
 def test_distiller_round_trips_and_the_student_saves_and_exports_alone(tmp_path):
     import export
 
@@ -278,9 +305,14 @@ def test_search_applies_class_weight_from_the_training_split(imbalanced_breast_c
 
     class Recording(ZooHyperModel):
         def fit(self, hp, model, x=None, y=None, **kwargs):
-            history = super().fit(hp, model, x, y, **kwargs)
-            seen.append((len(y), model))
-            return history
+            keras_fit = model.fit
+
+            def fit_seen_by_keras(x=None, y=None, **fit_kwargs):  # what reaches Keras's own fit
+                seen.append((len(y), fit_kwargs.get("class_weight")))
+                return keras_fit(x, y, **fit_kwargs)
+
+            model.fit = fit_seen_by_keras
+            return super().fit(hp, model, x, y, **kwargs)
 
     hypermodel = Recording("mlp", input_shape=data.input_shape, num_outputs=1, task="binary",
                            class_weight="balanced", class_names=data.class_names,
@@ -289,6 +321,12 @@ def test_search_applies_class_weight_from_the_training_split(imbalanced_breast_c
     result = search(data, families=["mlp"], max_trials=1, max_epochs=2, directory=str(tmp_path / "s"),
                     tracking=False, progress=False, hypermodel=hypermodel)
     assert result.best_model is not None and all(n == len(data.y_train) for n, _ in seen)
+    # the weights Keras received are scikit-learn's "balanced" weights of the training split
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=data.y_train)
+    for _, class_weight in seen:
+        assert sorted(class_weight) == [0, 1]
+        assert [class_weight[0], class_weight[1]] == pytest.approx(expected)
+    assert class_weight[malignant] > 4 * class_weight[1 - malignant]
     with pytest.raises(InvalidParameterError, match=r"`model.class_weight` names a class the data lacks"):
         ZooHyperModel("mlp", input_shape=data.input_shape, num_outputs=1, task="binary",
                       class_weight={"healthy": 2.0}, class_names=data.class_names)
@@ -367,7 +405,7 @@ def test_config_keys_and_their_errors():
 
 def run_zoo(*args, cwd):
     return subprocess.run([sys.executable, "-m", "keras_zoo", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": ROOT})
+                          env={**os.environ, "PYTHONPATH": ROOT}, timeout=600)
 
 
 @pytest.mark.slow

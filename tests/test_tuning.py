@@ -1,12 +1,14 @@
 """The search against a real MLflow sqlite store: runs per trial, failures, CV, algorithms,
 the evolution oracle, bad input, and `zoo run` end to end."""
 
+import json
 import os
 import subprocess
 import sys
 
 import keras_tuner as kt
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -55,6 +57,8 @@ def test_n_trials_leave_n_nested_runs_with_params_and_epoch_histories(tmp_path, 
         assert run.data.tags["zoo.algorithm"] == "random" and run.data.tags["zoo.family"] == "mlp"
         trial_id = run.data.tags[TRIAL_TAG]
         row = result.trials[result.trials.trial_id == trial_id].iloc[0]
+        tuned = {c[3:] for c in result.trials.columns if c.startswith("hp:") and not pd.isna(row[c])}
+        assert tuned and set(run.data.params) == tuned  # every tuned value logged, nothing else
         for key, value in run.data.params.items():
             expected = row[f"hp:{key}"]  # the table's integer columns turn float beside NaN
             if isinstance(expected, (int, float, np.number)) and not isinstance(expected, bool):
@@ -126,13 +130,34 @@ def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, iri
 
 
 def test_cross_validation_scores_are_the_mean_over_folds(tmp_path, iris, store):
-    result = search(iris, families=["mlp"], max_trials=1, max_epochs=2, cv_folds=3,
-                    directory=str(tmp_path / "search"), tracking_uri=store,
+    from sklearn.model_selection import StratifiedKFold
+
+    fits = []
+
+    class Recording(ZooHyperModel):
+        def fit(self, hp, model, x=None, y=None, validation_data=None, **kwargs):
+            history = super().fit(hp, model, x, y, validation_data=validation_data, **kwargs)
+            fits.append((x, validation_data, max(history.history["val_accuracy"])))
+            return history
+
+    hypermodel = Recording(["mlp"], input_shape=iris.input_shape, num_outputs=3, task="multiclass")
+    result = search(iris, families=["mlp"], max_trials=1, max_epochs=2, cv_folds=3, seed=0,
+                    directory=str(tmp_path / "search"), tracking_uri=store, hypermodel=hypermodel,
                     progress=False, retrain=False)
+    # the folds are scikit-learn's stratified folds of train + validation, rebuilt here
+    X = np.concatenate([iris.X_train, iris.X_val])
+    y = np.concatenate([iris.y_train, iris.y_val])
+    splits = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=0).split(X, y))
+    assert len(fits) == 3
+    for (x_fit, (x_val, y_val), _), (train_index, val_index) in zip(fits, splits):
+        np.testing.assert_array_equal(x_fit, X[train_index])
+        np.testing.assert_array_equal(x_val, X[val_index])
+        np.testing.assert_array_equal(y_val, y[val_index])
     client, runs = trial_runs(store, result.run_id)
     run = runs[0]
     folds = [max(p.value for p in client.get_metric_history(run.info.run_id, f"fold{i}_val_accuracy"))
              for i in range(3)]
+    assert folds == pytest.approx([best for _, _, best in fits])  # what each fold's fit reported
     assert run.data.metrics["score"] == pytest.approx(np.mean(folds), rel=1e-6)
     assert run.data.metrics["val_accuracy_cv_std"] == pytest.approx(np.std(folds), rel=1e-5, abs=1e-7)
     assert result.best_score == pytest.approx(np.mean(folds), rel=1e-6)
@@ -143,9 +168,25 @@ def test_each_algorithm_runs_end_to_end(tmp_path, algorithm, iris):
     result = search(iris, families=["perceptron"], algorithm=algorithm, max_trials=3, max_epochs=2,
                     directory=str(tmp_path / "s"), tracking=False, progress=False, retrain=False,
                     params={"learning_rate": 0.05, "optimizer": "adam"})
-    assert 1 <= len(result.trials) <= 3
-    assert (result.trials.status == "COMPLETED").all()
-    assert 0.0 <= result.best_score <= 1.0
+    trials = result.trials
+    assert 1 <= len(trials) <= 3
+    assert (trials.status == "COMPLETED").all()
+    assert result.best_score == pytest.approx(trials.score.max())  # val_accuracy: higher is better
+    with open(tmp_path / "s" / "trials" / "oracle.json") as handle:
+        state = json.load(handle)  # the oracle that ran saved its own kind of state
+    assert {"alpha", "beta"} <= set(state) if algorithm == "bayesian" else "alpha" not in state
+    assert ("population_size" in state) == (algorithm == "evolution")
+    values = [tuple(row) for row in trials[["hp:perceptron_regularizer", "hp:perceptron_regularization"]]
+              .itertuples(index=False)]
+    if algorithm == "grid":  # Keras Tuner's grid order: the last hyperparameter varies fastest
+        assert values == [("none", 0.0), ("none", 0.0025), ("none", 0.005)][:len(values)]
+    if algorithm == "hyperband":
+        assert set(trials["hp:tuner/epochs"]) <= {1, 2} and "hp:tuner/bracket" in trials
+    if algorithm == "evolution":  # population of 2: trial 2 mutates one value of the better parent
+        parent = values[int(trials.score.iloc[:2].idxmax())]
+        assert sum(a != b for a, b in zip(parent, values[2])) == 1
+    if algorithm in ("random", "grid", "evolution"):
+        assert len(set(values)) == len(values)  # no configuration tried twice
 
 
 def test_architecture_search_makes_the_family_a_conditional_hyperparameter(tmp_path):
