@@ -118,6 +118,23 @@ def test_gradient_clipping(clip):
     assert getattr(model.optimizer, key) == pytest.approx(clip[key])
     assert np.all(np.isfinite(losses))
 
+    def one_step(**params):  # plain SGD at rate 1: a weight moves by exactly its (clipped) gradient
+        X, y = tiny_data((6,), "regression", num_outputs=1)
+        keras.utils.set_random_seed(0)
+        model = zoo.create_model("mlp", input_shape=(6,), num_outputs=1, task="regression",
+                                 hidden_units=(8,), optimizer="sgd", learning_rate=1.0, **params)
+        before = [w.numpy().copy() for w in model.trainable_weights]
+        model.train_on_batch(X, 1e3 * y)  # targets far off: gradients far above the clip
+        return [w.numpy() - b for w, b in zip(model.trainable_weights, before)]
+
+    clipped, free = one_step(**clip), one_step()
+    if key == "clipnorm":  # Keras clips each variable's gradient to the norm
+        assert max(np.linalg.norm(step) for step in clipped) == pytest.approx(1.0, rel=1e-4)
+        assert max(np.linalg.norm(step) for step in free) > 10
+    else:
+        assert max(np.abs(step).max() for step in clipped) == pytest.approx(0.5, rel=1e-4)
+        assert max(np.abs(step).max() for step in free) > 5
+
 
 def test_label_smoothing_binary_and_multiclass():
     model, losses = fit_mlp(label_smoothing=0.2)
