@@ -241,3 +241,54 @@ def test_a_model_without_a_graph_or_parts_is_refused(tmp_path):
     with pytest.raises(InvalidTypeError, match="`model` must be a Keras model"):
         export.export_model("model.keras", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_trained_cnn_runs_the_same_in_each_runtime_opened_here_and_a_wrong_artifact_fails(digits_cnn,
+                                                                                             tmp_path):
+    """Each artifact opened with its runtime's own API in this test (not through export's runners),
+    on the real test images, against the trained model (batch norm with real statistics)."""
+    import onnxruntime
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from export.verify import compare, output_kinds
+
+    model, data = digits_cnn
+    norms = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    assert norms and all(not np.allclose(layer.moving_variance.numpy(), 1.0) for layer in norms)
+    # (moving variances learned from the data, not the near-identity initial ones)
+    manifest = export.export_model(model, tmp_path, ("savedmodel", "tflite", "onnx"), latency_repeats=0)
+    assert manifest.ok, [a.error for a in manifest.artifacts]
+    X = data.X_test.astype("float32")
+    expected = model.predict(X, verbose=0)
+
+    session = onnxruntime.InferenceSession(manifest.path_of("onnx"), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: X})[0]
+
+    interpreter = Interpreter(model_path=manifest.path_of("tflite"))
+    runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
+    (input_name,) = runner.get_input_details()
+    tflite_out = next(iter(runner(**{input_name: X}).values()))
+
+    loaded = tf.saved_model.load(manifest.path_of("savedmodel"))
+    saved_out = loaded.signatures["serving_default"](tf.constant(X))
+    saved_out = next(iter(saved_out.values())).numpy()
+
+    for out in (onnx_out, tflite_out, saved_out):
+        np.testing.assert_allclose(out, expected, atol=1e-4)
+        assert (out.argmax(1) == expected.argmax(1)).all()
+    assert (expected.argmax(1) == data.y_test).mean() > 0.9  # a trained model, not a near-identity one
+
+    # an artifact of another model (the same CNN retrained from another seed) must fail parity
+    import keras
+
+    keras.utils.set_random_seed(1)
+    other = zoo.create_model("cnn", input_shape=data.input_shape, num_outputs=data.num_outputs,
+                             filters=(8, 16), dense_units=(32,))
+    other.fit(data.X_train, data.y_train, epochs=2, batch_size=32, verbose=0)
+    wrong = export.export_model(other, tmp_path / "other", ("onnx",), latency_repeats=0)
+    wrong_session = onnxruntime.InferenceSession(wrong.path_of("onnx"), providers=["CPUExecutionProvider"])
+    wrong_out = wrong_session.run(None, {wrong_session.get_inputs()[0].name: X})[0]
+    verdict = compare([expected], [wrong_out], kinds=output_kinds(model))
+    assert not verdict["passed"]
+    assert compare([expected], [onnx_out], kinds=output_kinds(model))["passed"]
