@@ -5,7 +5,6 @@ import json
 
 import keras
 import numpy as np
-import pytest
 import yaml
 from keras import ops
 
