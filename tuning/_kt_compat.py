@@ -90,3 +90,25 @@ def add_tuner(oracle, tuner_id):
 def drop_tuner(oracle, tuner_id):
     """No longer count `tuner_id` among the oracle's live tuners."""
     oracle.tuner_ids.discard(tuner_id)
+
+
+def grid_order(oracle):
+    """A `GridSearchOracle`'s in-memory bookkeeping, which its `get_state` leaves out: the trial ids
+    in the order of their values (a linked list) and the ids whose next combination is pending."""
+    links, ordered = oracle._ordered_ids, []
+    index = 0 if links._memory else None  # the first trial (all defaults) heads the list
+    while index is not None:
+        ordered.append(links._memory[index])
+        index = links._next_index[index]
+    return {"ordered_ids": ordered, "populate_next": list(oracle._populate_next)}
+
+
+def restore_grid_order(oracle, order):
+    """Rebuild what `grid_order` saved, so a reloaded grid search goes on where it stopped."""
+    from keras_tuner.src.tuners.gridsearch import LinkedList
+
+    links = LinkedList()
+    for trial_id in order["ordered_ids"]:
+        links.insert(trial_id)
+    oracle._ordered_ids = links
+    oracle._populate_next = list(order["populate_next"])

@@ -8,6 +8,8 @@ import keras_tuner as kt
 from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.engine.trial import TrialStatus
 
+from tuning import _kt_compat as kt_compat
+
 
 class EvolutionOracle(kt.Oracle):
     """Regularized (aging) evolution as a Keras Tuner `Oracle` (Real et al., 2019).
@@ -102,24 +104,59 @@ class EvolutionOracle(kt.Oracle):
 
 
 class _TimeBudget:
-    """Mixin: no new trial starts after `time_budget` seconds; the running ones finish."""
+    """Mixin: no new trial starts after `time_budget` seconds; the running ones finish.
+
+    The seconds spent are part of the oracle's saved state, so a search resumed after its
+    process died goes on with what is left of its budget, not a fresh one (time since the last
+    save, at most the trial that was running, is not counted)."""
 
     time_budget = None
     _budget_start = None
+    _spent_before = 0.0
 
     def start_budget(self, time_budget):
+        """The clock (re)starts now, on top of what a resumed search had already spent."""
         self.time_budget = time_budget
         self._budget_start = time.monotonic()
+
+    def budget_spent(self):
+        running = time.monotonic() - self._budget_start if self._budget_start is not None else 0.0
+        return self._spent_before + running
 
     def budget_left(self):
         if not self.time_budget:
             return None
-        return max(0.0, self.time_budget - (time.monotonic() - self._budget_start))
+        return max(0.0, self.time_budget - self.budget_spent())
 
     def populate_space(self, trial_id):
         if self.time_budget and self.budget_left() <= 0:
             return {"status": TrialStatus.STOPPED, "values": None}
         return super().populate_space(trial_id)
+
+    def get_state(self):
+        state = super().get_state()
+        state["budget_spent_s"] = self.budget_spent()
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._spent_before = float(state.get("budget_spent_s", 0.0))
+        self._budget_start = None  # the clock runs again from the next start_budget
+
+
+class ResumableGridOracle(kt.oracles.GridSearchOracle):
+    """Keras Tuner's grid search, with its position in the grid in the saved state: the stock
+    oracle keeps it in memory only, so a reloaded grid search fails with a KeyError."""
+
+    def get_state(self):
+        state = super().get_state()
+        state["grid"] = kt_compat.grid_order(self)
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        if "grid" in state:
+            kt_compat.restore_grid_order(self, state["grid"])
 
 
 def _budgeted(cls):
@@ -127,7 +164,7 @@ def _budgeted(cls):
 
 
 RandomOracle = _budgeted(kt.oracles.RandomSearchOracle)
-GridOracle = _budgeted(kt.oracles.GridSearchOracle)
+GridOracle = _budgeted(ResumableGridOracle)
 BayesianOracle = _budgeted(kt.oracles.BayesianOptimizationOracle)
 HyperbandOracle = _budgeted(kt.oracles.HyperbandOracle)
 BudgetedEvolutionOracle = _budgeted(EvolutionOracle)

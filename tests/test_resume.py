@@ -1,0 +1,113 @@
+"""Resume after SIGKILL for every algorithm: a search process killed inside its third trial,
+then the same search run again, finishes the configured trials once each, keeps the trials that
+had finished as they were, and carries the algorithm's own state (Hyperband's brackets,
+evolution's population, the Bayesian oracle's observations) and the spent time budget over."""
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+from mlflow import MlflowClient
+
+from tuning import search
+from tuning.tracking import PARENT_TAG, TRIAL_TAG
+from zoo.data import load_dataset
+
+# random search: the CLI test in test_tuning.py (SIGKILL from outside, `zoo tune` run again)
+ALGORITHMS = ["grid", "bayesian", "hyperband", "evolution"]
+TRIALS = 4
+
+# the child: the same search, with a hypermodel that SIGKILLs its own process in the third fit
+CHILD = r"""
+import os, signal, sys
+from tuning import search
+from tuning.hypermodel import ZooHyperModel
+from zoo.data import load_dataset
+
+algorithm, directory, uri = sys.argv[1:4]
+calls = []
+
+class Killed(ZooHyperModel):
+    def fit(self, hp, model, x=None, y=None, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit(hp, model, x, y, **kwargs)
+
+data = load_dataset("iris")
+hypermodel = Killed(["perceptron"], input_shape=data.input_shape, num_outputs=3, task="multiclass",
+                    params={"learning_rate": 0.05})
+search(data, families=["perceptron"], algorithm=algorithm, max_trials=%d, max_epochs=4, seed=0,
+       time_budget=3600, directory=directory, tracking_uri=uri, progress=False, retrain=False,
+       hypermodel=hypermodel)
+""" % TRIALS
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
+
+
+def trial_files(directory):
+    trials = {}
+    for path in sorted((directory / "trials").glob("trial_*/trial.json")):
+        trial = json.loads(path.read_text())
+        trials[trial["trial_id"]] = trial
+    return trials
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_search_killed_mid_trial_resumes_with_its_algorithms_state(algorithm, tmp_path, store):
+    directory = tmp_path / "search"
+    child = subprocess.run([sys.executable, "-c", CHILD, algorithm, str(directory), store],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    before = trial_files(directory)
+    finished = {tid: t for tid, t in before.items() if t["status"] == "COMPLETED"}
+    assert len(finished) == 2  # killed inside the third trial
+    oracle_state = json.loads((directory / "trials" / "oracle.json").read_text())
+    spent = oracle_state["budget_spent_s"]
+    assert spent > 0
+
+    data = load_dataset("iris")
+    result = search(data, families=["perceptron"], algorithm=algorithm, max_trials=TRIALS, max_epochs=4,
+                    seed=0, time_budget=3600, directory=str(directory), tracking_uri=store,
+                    progress=False, retrain=False, params={"learning_rate": 0.05})
+    after = trial_files(directory)
+    for trial_id, trial in finished.items():  # kept as they were, not rerun
+        assert after[trial_id]["hyperparameters"]["values"] == trial["hyperparameters"]["values"]
+        assert after[trial_id]["score"] == trial["score"]
+    values = [tuple(sorted((k, v) for k, v in t["hyperparameters"]["values"].items()
+                           if not k.startswith("tuner/"))) for t in after.values()]
+    completed = [t for t in after.values() if t["status"] == "COMPLETED"]
+    assert 3 <= len(completed) <= TRIALS and len(completed) == len(result.trials)
+
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_run(result.run_id).info.experiment_id],
+                              f"tags.`{PARENT_TAG}` = '{result.run_id}'")
+    assert sorted(run.data.tags[TRIAL_TAG] for run in runs) == sorted(t["trial_id"] for t in completed)
+    assert all(run.info.status == "FINISHED" for run in runs)  # the killed attempt counted once
+
+    state = json.loads((directory / "trials" / "oracle.json").read_text())
+    assert state["budget_spent_s"] > spent  # the budget went on from what was spent
+    if algorithm == "grid":  # the grid goes on where it stopped: no point twice, in grid order
+        assert len(set(values)) == len(values)
+        regularization = [dict(v)["perceptron_regularization"] for v in values]
+        assert regularization == sorted(regularization)
+    if algorithm == "hyperband":  # the bracket bookkeeping survived: rounds point at real trials
+        for trial in after.values():
+            hp = trial["hyperparameters"]["values"]
+            if hp.get("tuner/trial_id"):
+                assert hp["tuner/trial_id"] in after
+    if algorithm == "evolution":  # population of 2: each later trial mutates one value of the
+        trials = list(after.values())  # better of the two trials that finished just before it
+        for k in range(2, len(trials)):
+            pair = trials[k - 2:k]
+            best = max(t["score"] for t in pair)
+            parents = [dict(values[k - 2 + i]) for i, t in enumerate(pair) if t["score"] == best]
+            assert any(sum(dict(values[k])[name] != p[name] for name in p) == 1 for p in parents), k
+        assert state["population_size"] == 2
+    if algorithm == "bayesian":
+        assert len(state["tried_so_far"]) == len(after)
