@@ -1,8 +1,7 @@
-"""Every case of the bad-input corpus through the real CLI: exit 2, one `error:` line naming the
+"""Every case of the bad-input corpus through the CLI (in process; three also as real processes): exit 2, one `error:` line naming the
 field, no traceback, nothing written. Plus generated configs thrown at the validator."""
 
 import base64
-import concurrent.futures
 import glob
 import os
 import shutil
@@ -48,31 +47,13 @@ def _materialize(case, folder, model_path):
         _generate(kind, variant, os.path.join(folder, name), model_path)
 
 
-def _run_case(path, folder, model_path):
-    with open(path) as handle:
-        case = yaml.safe_load(handle)
-    os.makedirs(folder)
-    _materialize(case, folder, model_path)
-    before = set(os.listdir(folder))
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder}/mlflow.db")
-    result = subprocess.run([sys.executable, "-m", "keras_zoo", *case["argv"]], cwd=folder, env=env,
-                            capture_output=True, text=True, timeout=300)
-    return case, result, before, set(os.listdir(folder))
-
-
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
-    """Run the whole corpus once, two subprocesses at a time."""
+def model_path(tmp_path_factory):
     import zoo
 
-    root = tmp_path_factory.mktemp("bad_inputs")
-    model_path = str(root / "iris_mlp.keras")
-    zoo.create_model("mlp", input_shape=(4,), num_outputs=3, hidden_units=(4,)).save(model_path)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {os.path.basename(path): pool.submit(_run_case, path, str(root / os.path.basename(path)[:-5]),
-                                                       model_path)
-                   for path in CASES}
-        return {name: future.result() for name, future in futures.items()}
+    path = str(tmp_path_factory.mktemp("model") / "iris_mlp.keras")
+    zoo.create_model("mlp", input_shape=(4,), num_outputs=3, hidden_units=(4,)).save(path)
+    return path
 
 
 def test_the_corpus_has_at_least_30_cases():
@@ -80,15 +61,44 @@ def test_the_corpus_has_at_least_30_cases():
 
 
 @pytest.mark.parametrize("name", [os.path.basename(path) for path in CASES])
-def test_bad_input_case(outcomes, name):
-    case, result, before, after = outcomes[name]
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, (case["about"], result.returncode, result.stderr[-2000:])
-    assert "Traceback" not in result.stderr
-    assert len(lines) == 1, result.stderr
+def test_bad_input_case(name, tmp_path, model_path, monkeypatch, capfd):
+    """The CLI's `main` in this process (the same code the console script runs, without paying a
+    TensorFlow import per case); `test_the_console_script_...` below runs real processes."""
+    from keras_zoo.cli import main
+
+    with open(os.path.join(HERE, "bad_inputs", name)) as handle:
+        case = yaml.safe_load(handle)
+    folder = tmp_path / "case"
+    folder.mkdir()
+    _materialize(case, str(folder), model_path)
+    before = set(os.listdir(folder))
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db")
+    code = main(case["argv"])
+    stderr = capfd.readouterr().err
+    lines = stderr.strip().splitlines()
+    assert code == 2, (case["about"], code, stderr[-2000:])
+    assert "Traceback" not in stderr
+    assert len(lines) == 1, stderr
     assert lines[0].startswith("error: ")
     assert case["expect"] in lines[0], lines[0]
+    after = set(os.listdir(folder))
     assert after == before, f"{case['about']}: created {sorted(after - before)}"
+
+
+@pytest.mark.parametrize("name", ["cli_unknown_command.yaml", "config_malformed_yaml.yaml",
+                                  "export_unknown_format.yaml"])
+def test_the_console_script_prints_the_same_one_line_in_a_real_process(name, tmp_path, model_path):
+    with open(os.path.join(HERE, "bad_inputs", name)) as handle:
+        case = yaml.safe_load(handle)
+    _materialize(case, str(tmp_path), model_path)
+    before = set(os.listdir(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "keras_zoo", *case["argv"]], cwd=tmp_path,
+                            env=dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db"),
+                            capture_output=True, text=True, timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and case["expect"] in lines[0], result.stderr[-2000:]
+    assert set(os.listdir(tmp_path)) == before
 
 
 # --- the validator under generated configs --------------------------------------------------
