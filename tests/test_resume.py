@@ -1,7 +1,7 @@
 """Resume after SIGKILL for every algorithm: a search process killed inside its third trial,
 then the same search run again, finishes the configured trials once each, keeps the trials that
 had finished as they were, and carries the algorithm's own state (Hyperband's brackets,
-evolution's population, the Bayesian oracle's observations) and the spent time budget over."""
+evolution's population, the Bayesian and TPE oracles' observations) and the spent time budget over."""
 
 import json
 import signal
@@ -16,7 +16,7 @@ from tuning.tracking import PARENT_TAG, TRIAL_TAG
 from zoo.data import load_dataset
 
 # random search: the CLI test in test_tuning.py (SIGKILL from outside, `zoo tune` run again)
-ALGORITHMS = ["grid", "bayesian", "hyperband", "evolution"]
+ALGORITHMS = ["grid", "bayesian", "hyperband", "evolution", "tpe"]
 TRIALS = 4
 
 # the child: the same search, with a hypermodel that SIGKILLs its own process in the third fit
@@ -109,5 +109,6 @@ def test_a_search_killed_mid_trial_resumes_with_its_algorithms_state(algorithm, 
             parents = [dict(values[k - 2 + i]) for i, t in enumerate(pair) if t["score"] == best]
             assert any(sum(dict(values[k])[name] != p[name] for name in p) == 1 for p in parents), k
         assert state["population_size"] == 2
-    if algorithm == "bayesian":
+    if algorithm in ("bayesian", "tpe"):  # TPE rebuilds its Optuna study from these trials
         assert len(state["tried_so_far"]) == len(after)
+        assert ("n_startup_trials" in state) == (algorithm == "tpe")

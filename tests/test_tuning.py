@@ -163,7 +163,7 @@ def test_cross_validation_scores_are_the_mean_over_folds(tmp_path, iris, store):
     assert result.best_score == pytest.approx(np.mean(folds), rel=1e-6)
 
 
-@pytest.mark.parametrize("algorithm", ["random", "grid", "bayesian", "hyperband", "evolution"])
+@pytest.mark.parametrize("algorithm", ["random", "grid", "bayesian", "hyperband", "evolution", "tpe"])
 def test_each_algorithm_runs_end_to_end(tmp_path, algorithm, iris):
     result = search(iris, families=["perceptron"], algorithm=algorithm, max_trials=3, max_epochs=2,
                     directory=str(tmp_path / "s"), tracking=False, progress=False, retrain=False,
@@ -176,6 +176,7 @@ def test_each_algorithm_runs_end_to_end(tmp_path, algorithm, iris):
         state = json.load(handle)  # the oracle that ran saved its own kind of state
     assert {"alpha", "beta"} <= set(state) if algorithm == "bayesian" else "alpha" not in state
     assert ("population_size" in state) == (algorithm == "evolution")
+    assert ("n_startup_trials" in state) == (algorithm == "tpe")
     values = [tuple(row) for row in trials[["hp:perceptron_regularizer", "hp:perceptron_regularization"]]
               .itertuples(index=False)]
     if algorithm == "grid":  # Keras Tuner's grid order: the last hyperparameter varies fastest

@@ -7,7 +7,7 @@ from typing import Optional
 from zoo.errors import InvalidParameterError, suggest, unknown_name
 from zoo.tasks import CLASSIFICATION_TASKS
 
-ALGORITHMS = ("random", "grid", "bayesian", "hyperband", "evolution")
+ALGORITHMS = ("random", "grid", "bayesian", "hyperband", "evolution", "tpe")
 TASK_METRICS = {
     "binary": ("loss", "accuracy", "auc"),
     "multiclass": ("loss", "accuracy"),

@@ -170,9 +170,16 @@ HyperbandOracle = _budgeted(kt.oracles.HyperbandOracle)
 BudgetedEvolutionOracle = _budgeted(EvolutionOracle)
 
 
+def _tpe_oracle():
+    from tuning.tpe import TPEOracle  # imports Optuna only when TPE is asked for
+
+    return _budgeted(TPEOracle)
+
+
 def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budget=None,
                 max_consecutive_failures=3):
-    """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution')."""
+    """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution',
+    'tpe')."""
     common = {"objective": objective, "seed": seed,
               "max_consecutive_failed_trials": max_consecutive_failures}
     if algorithm == "hyperband":
@@ -182,6 +189,8 @@ def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budg
         population = max(2, min(8, max_trials // 2))
         oracle = BudgetedEvolutionOracle(max_trials=max_trials, population_size=population,
                                          sample_size=max(2, population // 2), **common)
+    elif algorithm == "tpe":
+        oracle = _tpe_oracle()(max_trials=max_trials, **common)
     else:
         cls = {"random": RandomOracle, "grid": GridOracle, "bayesian": BayesianOracle}[algorithm]
         oracle = cls(max_trials=max_trials, **common)
