@@ -1,19 +1,23 @@
 """Distributed search with real processes on loopback: a real `mlflow server` (started with
 `zoo tracking-server`), a chief and workers as `zoo tune` subprocesses; every wait is bounded."""
 
-import json
 import os
 import signal
 import socket
 
 import pytest
-import yaml
-from mlflow import MlflowClient
-from zoo_testing import free_port, gone, start_tracking_server, wait_for, zoo
-
-from tuning.tracking import PARENT_TAG, TRIAL_TAG
-
-MAX_TRIALS = 4
+from zoo_testing import (
+    check_every_trial_once,
+    free_port,
+    gone,
+    one_error_line,
+    raw_calls,
+    start_tracking_server,
+    trial_runs,
+    wait_for,
+    write_config,
+    zoo,
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,41 +27,6 @@ def tracking_server(tmp_path_factory):
     yield uri
     server.send_signal(signal.SIGTERM)
     assert server.wait(30) == 0
-
-
-def write_config(folder, uri, experiment, **search):
-    config = {"data": {"source": "iris"}, "model": {"name": "mlp", "params": {"hidden_units": [8]}},
-              "search": {"algorithm": "random", "max_trials": MAX_TRIALS, "max_epochs": 2, "seed": 0,
-                         "tune_training": False, **search},
-              "tracking": {"uri": uri, "experiment": experiment}}
-    path = folder / f"{experiment}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def trial_runs(uri, out):
-    parent = json.loads((out / "search" / "zoo_search.json").read_text())["parent_run_id"]
-    client = MlflowClient(uri)
-    experiment = client.get_run(parent).info.experiment_id
-    return client, parent, client.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent}'")
-
-
-def check_every_trial_once(uri, out):
-    client, parent, runs = trial_runs(uri, out)
-    assert sorted(run.data.tags[TRIAL_TAG] for run in runs) == [str(i) for i in range(MAX_TRIALS)]
-    assert all(run.info.status == "FINISHED" for run in runs)
-    assert client.get_run(parent).info.status == "FINISHED"
-    others = client.search_runs([client.get_run(parent).info.experiment_id], "tags.`zoo.kind` = 'search'")
-    assert [run.info.run_id for run in others] == [parent]  # one parent run, the chief's
-    return runs
-
-
-def one_error_line(process, timeout=60):
-    _, stderr = process.communicate(timeout=timeout)
-    assert process.returncode == 2, stderr[-2000:]
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-2000:]
-    return lines[0]
 
 
 def test_chief_and_two_workers_split_the_trials_and_refuse_bad_workers(tmp_path, tracking_server):
@@ -115,6 +84,10 @@ def test_a_worker_killed_mid_trial_does_not_stop_the_search(tmp_path, tracking_s
             return any(r.info.status == "RUNNING" and r.data.tags.get("zoo.worker") == "w1" for r in runs)
 
         wait_for(w1_running, 180, "w1 to run a trial")
+        # the local cluster is closed too, with no configuration: the chief made a token and
+        # gave it to its own workers only
+        address = log_path.read_text().split("chief serving the oracle on ")[1].split()[0]
+        assert set(raw_calls(address).values()) == {"UNAUTHENTICATED"}
         os.kill(pids["w1"], signal.SIGKILL)
         _, err = chief.communicate(timeout=240)
         assert chief.returncode == 0, err[-3000:]

@@ -2,6 +2,9 @@
 real tracking server. Imported as `zoo_testing` (pytest's `pythonpath` holds tests/), not as
 `tests.…`: tf2onnx installs a top-level package named `tests` that would shadow this folder."""
 
+import datetime
+import ipaddress
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +13,9 @@ import time
 import urllib.request
 
 import numpy as np
+import yaml
+
+MAX_TRIALS = 4  # the trials of a distributed test's search
 
 
 def tiny_data(input_shape, task, *, num_outputs=3, samples=64, seed=0):
@@ -32,9 +38,9 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def zoo(*args, cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+def zoo(*args, cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=None):
     return subprocess.Popen([sys.executable, "-m", "keras_zoo", *map(str, args)], cwd=cwd, stdout=stdout,
-                            stderr=stderr, text=True)
+                            stderr=stderr, text=True, env=env)
 
 
 def wait_for(predicate, timeout, what):
@@ -56,12 +62,14 @@ def gone(pid):
         return stat.read().split(") ")[-1].startswith("Z")
 
 
-def start_tracking_server(folder, backend_store, log_name="server.log"):
-    """A real `zoo tracking-server` on a free loopback port; returns (process, uri) once healthy."""
+def start_tracking_server(folder, backend_store, log_name="server.log", extra_args=()):
+    """A real `zoo tracking-server` on a free loopback port (`extra_args` added to its command
+    line); returns (process, uri) once healthy."""
     port = free_port()
-    log = open(folder / log_name, "w")
+    log = open(folder / log_name, "w")  # noqa: SIM115 - the server writes to it while it runs
     server = zoo("tracking-server", "--port", port, "--backend-store", backend_store,
-                 "--artifacts", folder / "artifacts", cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+                 "--artifacts", folder / "artifacts", *extra_args, cwd=folder, stdout=log,
+                 stderr=subprocess.STDOUT)
     uri = f"http://127.0.0.1:{port}"
 
     def healthy():
@@ -74,3 +82,121 @@ def start_tracking_server(folder, backend_store, log_name="server.log"):
 
     wait_for(healthy, 150, "the tracking server")
     return server, uri
+
+
+# === distributed search ==========================================================================
+def write_config(folder, uri, experiment, **search):
+    """A tiny search config (iris, an mlp of 8 units, MAX_TRIALS trials of 2 epochs)."""
+    config = {"data": {"source": "iris"}, "model": {"name": "mlp", "params": {"hidden_units": [8]}},
+              "search": {"algorithm": "random", "max_trials": MAX_TRIALS, "max_epochs": 2, "seed": 0,
+                         "tune_training": False, **search},
+              "tracking": {"uri": uri, "experiment": experiment}}
+    path = folder / f"{experiment}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def trial_runs(uri, out):
+    from mlflow import MlflowClient
+
+    from tuning.tracking import PARENT_TAG
+
+    parent = json.loads((out / "search" / "zoo_search.json").read_text())["parent_run_id"]
+    client = MlflowClient(uri)
+    experiment = client.get_run(parent).info.experiment_id
+    return client, parent, client.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent}'")
+
+
+def check_every_trial_once(uri, out):
+    from tuning.tracking import TRIAL_TAG
+
+    client, parent, runs = trial_runs(uri, out)
+    assert sorted(run.data.tags[TRIAL_TAG] for run in runs) == [str(i) for i in range(MAX_TRIALS)]
+    assert all(run.info.status == "FINISHED" for run in runs)
+    assert client.get_run(parent).info.status == "FINISHED"
+    others = client.search_runs([client.get_run(parent).info.experiment_id], "tags.`zoo.kind` = 'search'")
+    assert [run.info.run_id for run in others] == [parent]  # one parent run, the chief's
+    return runs
+
+
+def one_error_line(process, timeout=60):
+    _, stderr = process.communicate(timeout=timeout)
+    assert process.returncode == 2, stderr[-2000:]
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-2000:]
+    return lines[0]
+
+
+def clean_env(**variables):
+    """This process's environment without cluster tokens or MLflow credentials, plus `variables`."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("ZOO_CLUSTER_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                          "MLFLOW_TRACKING_TOKEN", "MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD")}
+    return {**env, **variables}
+
+
+def secret_file(path, text):
+    """A file readable by its owner only, as secrets are kept."""
+    path.touch(mode=0o600)
+    path.write_text(text + "\n")
+    return path
+
+
+ORACLE_METHODS = ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial", "GetBestTrials",
+                  "GetTrial")
+
+
+def raw_calls(address, metadata=(), root_certificates=None, hello=None):
+    """Call the chief's `Hello` (with the JSON body `hello`) and each of Keras Tuner's oracle
+    methods (with an empty message) as a plain gRPC client: {method: status code name}."""
+    import grpc
+
+    channel = (grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates))
+               if root_certificates else grpc.insecure_channel(address))
+    calls = {"Hello": ("/zoo.Cluster/Hello", json.dumps(hello or {}).encode())}
+    calls.update({name: (f"/keras_tuner.Oracle/{name}", b"") for name in ORACLE_METHODS})
+    codes = {}
+    with channel:
+        for name, (method, body) in calls.items():
+            try:
+                channel.unary_unary(method)(body, metadata=list(metadata), timeout=20)
+                codes[name] = "OK"
+            except grpc.RpcError as error:
+                codes[name] = error.code().name
+    return codes
+
+
+def make_tls_files(folder, name="cluster"):
+    """A CA and a certificate it signs for 127.0.0.1 and localhost: (ca, certificate, key) paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, key, issuer, issuer_key, extensions):
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1)))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate(f"{name} CA", ca_key, f"{name} CA", ca_key,
+                     [(x509.BasicConstraints(ca=True, path_length=0), True)])
+    leaf = certificate(name, key, f"{name} CA", ca_key, [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                      x509.DNSName("localhost")]), False)])
+    paths = folder / f"{name}-ca.pem", folder / f"{name}.pem", folder / f"{name}.key"
+    paths[0].write_bytes(ca)
+    paths[1].write_bytes(leaf)
+    paths[2].touch(mode=0o600)
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths

@@ -1,6 +1,7 @@
 """`zoo tune CONFIG.yaml`: run the search a config describes (no evaluation or export), in one
 process, as a chief with N local workers (`--workers N`), or as one role of a multi-host search
-(`--role chief --bind HOST:PORT`, `--role worker --chief HOST:PORT --worker-id ID`).
+(`--role chief --bind HOST:PORT`, `--role worker --chief HOST:PORT --worker-id ID`). The
+cluster token comes from `--token-file` or `ZOO_CLUSTER_TOKEN`, never from the command line.
 
 Importing this module does not import TensorFlow."""
 
@@ -28,6 +29,13 @@ def add_arguments(parser):
                             "(default: config search.worker_timeout, else 30)")
     group.add_argument("--chief-timeout", type=float, metavar="S",
                        help="worker: seconds to wait for the chief to answer (default 60)")
+    group.add_argument("--token-file", metavar="PATH",
+                       help="chief and workers: a file holding the cluster's shared token (else "
+                            "$ZOO_CLUSTER_TOKEN; required for a chief off loopback)")
+    group.add_argument("--tls-cert", metavar="PATH", help="chief: serve over TLS with this PEM certificate chain")
+    group.add_argument("--tls-key", metavar="PATH", help="chief: the PEM private key of --tls-cert")
+    group.add_argument("--tls-ca", metavar="PATH",
+                       help="worker: connect over TLS, verifying the chief against this PEM certificate")
 
 
 def _check_roles(args):
@@ -43,8 +51,9 @@ def _check_roles(args):
             refuse("`--workers` must be an integer >= 1", "--workers")
         if args.role:
             refuse("`--workers` starts its own chief and workers; it cannot be combined with `--role`", "--role")
-    owners = {"--bind": "chief", "--worker-timeout": "chief", "--chief": "worker",
-              "--worker-id": "worker", "--threads": "worker", "--chief-timeout": "worker"}
+    owners = {"--bind": "chief", "--worker-timeout": "chief", "--tls-cert": "chief", "--tls-key": "chief",
+              "--chief": "worker", "--worker-id": "worker", "--threads": "worker",
+              "--chief-timeout": "worker", "--tls-ca": "worker"}
     for option, role in owners.items():
         if getattr(args, option.lstrip("-").replace("-", "_")) is None:
             continue
@@ -52,6 +61,10 @@ def _check_roles(args):
             continue
         if args.role != role:
             refuse(f"`{option}` applies to `--role {role}` only", option)
+    if args.token_file is not None and not (args.role or args.workers):
+        refuse("`--token-file` applies to `--role chief`, `--role worker` and `--workers` only", "--token-file")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        refuse("`--tls-cert` and `--tls-key` go together", "--tls-key" if args.tls_cert else "--tls-cert")
     required = {"chief": ("--bind",), "worker": ("--chief", "--worker-id")}
     for option in required.get(args.role, ()):
         if getattr(args, option.lstrip("-").replace("-", "_")) is None:
@@ -70,8 +83,10 @@ def main(args):
     config = load_config(args.config)
     if args.role == "worker":
         return _run_worker(config, args)
-    if args.role == "chief" or args.workers:
-        result = _run_chief(config, args)
+    credentials = _chief_credentials(args) if args.role == "chief" or args.workers else None
+    _check_tracking_credentials(config.tracking.uri)
+    if credentials is not None:
+        result = _run_chief(config, args, credentials)
     else:
         result, _ = search_step(config, args.out, verbose=args.verbose)
     path = save_best(result, args.out)
@@ -80,9 +95,37 @@ def main(args):
     return 0
 
 
-def _run_chief(config, args):
+def _chief_credentials(args):
+    """The chief's token (`--token-file`, else $ZOO_CLUSTER_TOKEN; with `--workers` and neither,
+    a fresh one for its own workers) and TLS certificate."""
+    from tuning import distributed
+
+    token = distributed.resolve_token(args.token_file)
+    if token is None and args.workers:
+        token = distributed.generate_token()
+    certificate = private_key = None
+    if args.tls_cert:
+        certificate, private_key = distributed.read_certificates(args.tls_cert, args.tls_key)
+    return distributed.Credentials(token=token, certificate=certificate, private_key=private_key)
+
+
+def _check_tracking_credentials(uri):
+    """An authenticated tracking server that refuses this process is one line now, not a
+    traceback after TensorFlow is imported."""
+    from tuning import server
+    from tuning.tracking import resolve_uri
+
+    server.check_credentials(resolve_uri(uri))
+
+
+def _run_chief(config, args, credentials):
     from keras_zoo.pipeline import search_step
-    from tuning.distributed import LOCAL_CHIEF_TIMEOUT, WORKER_TIMEOUT, Chief, parse_address
+    from tuning.distributed import (
+        LOCAL_CHIEF_TIMEOUT,
+        WORKER_TIMEOUT,
+        Chief,
+        parse_address,
+    )
 
     bind = parse_address(args.bind, "--bind", allow_port_zero=True) if args.bind else ("127.0.0.1", 0)
     worker_timeout = args.worker_timeout or config.search.worker_timeout or WORKER_TIMEOUT
@@ -94,7 +137,8 @@ def _run_chief(config, args):
                    "--threads", str(threads), "--chief-timeout", str(LOCAL_CHIEF_TIMEOUT)]
         return command + (["--verbose"] if args.verbose else [])
 
-    chief = Chief(bind, fingerprint=config.fingerprint(), worker_timeout=worker_timeout,
+    chief = Chief(bind, fingerprint=config.fingerprint(), credentials=credentials,
+                  worker_timeout=worker_timeout,
                   local_workers=args.workers or 0, worker_command=worker_command,
                   verbose=args.verbose)
     finished = False
@@ -118,12 +162,18 @@ def _run_worker(config, args):
 
     distributed.exit_with_parent()
     distributed.check_worker_id(args.worker_id)
+    credentials = distributed.Credentials(
+        token=distributed.resolve_token(args.token_file),
+        trusted=distributed.read_trusted(args.tls_ca) if args.tls_ca else None)
     link = distributed.WorkerLink(args.chief, args.worker_id, fingerprint=config.fingerprint(),
+                                  credentials=credentials,
                                   chief_timeout=args.chief_timeout or distributed.CHIEF_TIMEOUT)
     info = link.join()  # before TensorFlow: a refusal or a silent chief costs no import
     if info.get("state") == "finished":
         print(f"worker {args.worker_id}: the search at {link.address} has finished", flush=True)
         return 0
+    if link.tracking_uri:
+        _check_tracking_credentials(link.tracking_uri)
     distributed.set_threads(args.threads)
     data = load_data(config)
     directory = tempfile.mkdtemp(prefix=f"zoo-worker-{args.worker_id}-")  # Keras Tuner's scratch

@@ -1,5 +1,6 @@
 """Addresses, worker ids, timeouts and thread settings of distributed search."""
 
+import ipaddress
 import os
 import re
 
@@ -26,6 +27,17 @@ def parse_address(text, option, *, allow_port_zero=False):
         raise InvalidParameterError(
             f"`{option}` must be HOST:PORT with a port in [{lowest}, 65535]. Received: {option}={text}")
     return host, int(port)
+
+
+def is_loopback(host):
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine only."""
+    host = str(host).strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_worker_id(worker_id):

@@ -6,11 +6,23 @@ from concurrent import futures
 import grpc
 
 from tuning import _kt_compat as kt_compat
-from tuning.distributed.addresses import WORKER_TIMEOUT
+from tuning.distributed.addresses import WORKER_TIMEOUT, is_loopback
+from tuning.distributed.auth import HOW_TO_GIVE, TOKEN_ENV, Credentials, TokenCheck
 from tuning.distributed.book import Book
 from tuning.distributed.local import LocalWorkers
 from tuning.distributed.service import add_services
 from zoo.errors import InvalidParameterError, JobFailed
+
+
+def _bindable(host, port):
+    """Whether a plaintext gRPC server could bind `host:port` (when a TLS one could not)."""
+    probe = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    try:
+        return bool(probe.add_insecure_port(f"{host}:{port}"))
+    except RuntimeError:
+        return False
+    finally:
+        probe.stop(None)
 
 
 class Chief:
@@ -21,17 +33,30 @@ class Chief:
     the parent run exists and the oracle is loaded.
     """
 
-    def __init__(self, bind, *, fingerprint, worker_timeout=WORKER_TIMEOUT, local_workers=0,
-                 worker_command=None, verbose=False):
+    def __init__(self, bind, *, fingerprint, credentials=None, worker_timeout=WORKER_TIMEOUT,
+                 local_workers=0, worker_command=None, verbose=False):
         host, port = bind
+        self.credentials = credentials or Credentials()
         self.worker_timeout = float(worker_timeout)
+        if not is_loopback(host) and not self.credentials.token:
+            raise InvalidParameterError(
+                f"the chief would listen on {host}:{port}, off loopback, without a cluster token: "
+                f"{HOW_TO_GIVE}. Received: --bind={host}:{port}")
+        # the token is checked in front of every method, Keras Tuner's oracle methods included
+        interceptors = [TokenCheck(self.credentials.token)] if self.credentials.token else []
         # threads, not processes: an IDLE answer holds one for a second, heartbeats must not queue
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(32, 2 * local_workers + 4)),
-                                  options=[("grpc.so_reuseport", 0)])
+                                  interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+        tls = self.credentials.server_credentials()
         try:
-            self.port = self.server.add_insecure_port(f"{host}:{port}")
+            self.port = (self.server.add_secure_port(f"{host}:{port}", tls) if tls
+                         else self.server.add_insecure_port(f"{host}:{port}"))
         except RuntimeError:
             self.port = 0
+        if not self.port and tls and _bindable(host, port):
+            raise InvalidParameterError(
+                "`--tls-cert` and `--tls-key` are not a certificate and its private key (a key of "
+                "another certificate, or a malformed file)")
         if not self.port:
             raise InvalidParameterError(
                 f"`--bind` {host}:{port} cannot be bound: the port is in use or the address is not "
@@ -43,7 +68,9 @@ class Chief:
         self.oracle = self.tracker = self.parent_run_id = self.progress = None
         self.started = {}  # trial_id -> (monotonic start, worker id)
         self.trial_seconds = 0.0
-        self.local = LocalWorkers(local_workers, worker_command, verbose=verbose)
+        # local workers get the token through their environment, never their command line
+        self.local = LocalWorkers(local_workers, worker_command, verbose=verbose,
+                                  env={TOKEN_ENV: self.credentials.token} if self.credentials.token else {})
 
     # --- serving -------------------------------------------------------------------------------
     def run_trials(self, tuner, fit_args, fit_kwargs, session):
@@ -63,7 +90,10 @@ class Chief:
         tuner.save()  # what Keras Tuner's chief does before serving
         add_services(self.server, self)
         self.server.start()
-        print(f"chief serving the oracle on {self.address}", flush=True)
+        guards = [name for name, on in (("cluster token", self.credentials.token),
+                                        ("TLS", self.credentials.certificate)) if on]
+        print(f"chief serving the oracle on {self.address}"
+              f" ({', '.join(guards) if guards else 'no token: loopback only'})", flush=True)
         try:
             self._loop()
         except BaseException:

@@ -9,10 +9,11 @@ from tuning.processes import terminate
 
 class LocalWorkers:
     """`count` worker processes on this machine. `command` (worker id, chief port, TF threads) →
-    the command line of one."""
+    the command line of one; `env`, what is added to their environment."""
 
-    def __init__(self, count, command, *, verbose=False):
+    def __init__(self, count, command, *, verbose=False, env=None):
         self.count = count
+        self.env = dict(env or {})  # added to the processes' environment (the cluster token)
         self.command = command
         self.verbose = verbose
         self.processes = {}  # worker id -> Popen
@@ -23,7 +24,7 @@ class LocalWorkers:
         if not self.count:
             return
         threads = max(1, default_threads() // self.count)
-        env = {**os.environ, "ZOO_PARENT_PID": str(os.getpid())}
+        env = {**os.environ, **self.env, "ZOO_PARENT_PID": str(os.getpid())}
         for index in range(self.count):
             worker_id = f"w{index}"
             command = self.command(worker_id, port, threads)

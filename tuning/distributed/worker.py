@@ -19,8 +19,11 @@ from tuning.distributed.addresses import (
     HEARTBEAT_SECONDS,
     parse_address,
 )
+from tuning.distributed.auth import Credentials
 from tuning.distributed.service import SERVICE, encode, metadata_for
 from zoo.errors import InvalidParameterError, JobFailed
+
+REFUSED = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
 
 
 class _CallDetails(collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials",
@@ -30,10 +33,11 @@ class _CallDetails(collections.namedtuple("_CallDetails", ("method", "timeout", 
 
 
 class _Identify(grpc.UnaryUnaryClientInterceptor):
-    """Adds the worker's identity to every Keras Tuner call, so the chief can admit or refuse it."""
+    """Adds the worker's identity and the cluster token to every call, so the chief can admit or
+    refuse it."""
 
-    def __init__(self, identity):
-        self.metadata = metadata_for(identity)
+    def __init__(self, identity, credentials):
+        self.metadata = metadata_for(identity) + credentials.metadata()
 
     def intercept_unary_unary(self, continuation, details, request):
         details = _CallDetails(details.method, details.timeout,
@@ -46,30 +50,38 @@ class WorkerLink:
     """A worker's connection to the chief: joining, the lease (heartbeat), and the Keras Tuner
     client set up with the worker's identity and a bounded wait."""
 
-    def __init__(self, chief, worker_id, *, fingerprint, chief_timeout=CHIEF_TIMEOUT):
+    def __init__(self, chief, worker_id, *, fingerprint, credentials=None, chief_timeout=CHIEF_TIMEOUT):
         self.host, self.port = parse_address(chief, "--chief")
+        self.credentials = credentials or Credentials()
         self.address = f"{self.host}:{self.port}"
         self.worker_id = worker_id
         self.chief_timeout = float(chief_timeout)
         self.identity = {"worker_id": worker_id, "session": uuid.uuid4().hex,
                          "fingerprint": fingerprint, "host": platform.node(), "pid": os.getpid()}
-        self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self.channel = self._channel()
         self._hello = self.channel.unary_unary(f"/{SERVICE}/Hello", request_serializer=encode,
                                                response_deserializer=json.loads)
         self.info = {}
         self.directory = None
         self._stop = threading.Event()
 
+    def _channel(self):
+        return grpc.intercept_channel(self.credentials.channel(self.address, CHANNEL_OPTIONS),
+                                      _Identify(self.identity, self.credentials))
+
     def join(self):
         """Hello to the chief, waiting at most `chief_timeout` for it to answer."""
         try:
             self.info = self._hello(self.identity, timeout=self.chief_timeout, wait_for_ready=True)
         except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+            if error.code() in REFUSED:
                 raise InvalidParameterError(f"the chief refused this worker: {error.details()}") from None
+            tls = ("this worker verifies the chief's TLS certificate with --tls-ca: does the chief "
+                   "use TLS, with a certificate for this address?" if self.credentials.trusted else
+                   "a TLS chief needs --tls-ca")
             raise InvalidParameterError(
                 f"`--chief` {self.address} did not answer within {self.chief_timeout:.0f} s "
-                f"(is the chief running and reachable?). Received: --chief={self.address}") from None
+                f"(is the chief running and reachable? {tls}). Received: --chief={self.address}") from None
         # the lease starts now: while this worker imports TensorFlow its id is already taken
         threading.Thread(target=self._beat, name="zoo-heartbeat", daemon=True).start()
         return self.info
@@ -91,8 +103,8 @@ class WorkerLink:
             try:
                 self._hello(self.identity, timeout=HEARTBEAT_SECONDS * 2)
             except grpc.RpcError as error:
-                if error.code() == grpc.StatusCode.PERMISSION_DENIED:
-                    # declared lost: its trial went to another worker, so this one must not report
+                if error.code() in REFUSED:
+                    # declared lost (or a restarted chief with another token): its trial went to another worker, so this one must not report
                     os.write(2, f"error: {error.details()}\n".encode())
                     os._exit(1)
                 # the chief not answering is the main loop's to report, after its own bounded wait
@@ -104,13 +116,11 @@ class WorkerLink:
         kt_compat.set_client_timeout(self.chief_timeout)  # Keras Tuner waits an hour by default
         kt_compat.quiet_conditions()
         tuner = build_tuner()
-        channel = grpc.intercept_channel(grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS),
-                                         _Identify(self.identity))
-        tuner.oracle.stub = kt_compat.get_service_grpc().OracleStub(channel)
+        tuner.oracle.stub = kt_compat.get_service_grpc().OracleStub(self._channel())
         try:
             tuner.search(*fit_args, **fit_kwargs)
         except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+            if error.code() in REFUSED:
                 raise JobFailed(f"the chief refused this worker: {error.details()}") from None
             if error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
                 raise JobFailed(f"the chief at {self.address} did not answer within "
