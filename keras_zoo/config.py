@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from export._options import FORMATS
 from tuning.options import ALGORITHMS, SearchOptions
+from tuning.pruning import PRUNERS
 from zoo.errors import InvalidParameterError, suggest
 from zoo.tasks import SUPERVISED_TASKS
 
@@ -116,6 +117,7 @@ class SearchConfig(_Section):
     batch_sizes: list[int] = Field(default_factory=lambda: [32], min_length=1)
     max_consecutive_failures: int = Field(3, ge=1)
     early_stopping_patience: Optional[int] = Field(None, ge=1)
+    pruner: Literal[PRUNERS] = "none"
     tune_training: bool = True
     # distributed search: seconds without contact before a worker's trial is handed on
     worker_timeout: Optional[float] = Field(None, gt=0)
@@ -162,7 +164,7 @@ def search_options(config, directory, *, verbose=False, retrain=True, **override
         time_budget=search.time_budget, seed=search.seed, cv_folds=search.cv_folds,
         batch_sizes=tuple(search.batch_sizes),
         max_consecutive_failures=search.max_consecutive_failures,
-        early_stopping_patience=search.early_stopping_patience,
+        early_stopping_patience=search.early_stopping_patience, pruner=search.pruner,
         tune_training=search.tune_training, class_weight=model.class_weight,
         transfer=model.transfer, directory=directory, tracking_uri=tracking.uri,
         experiment=tracking.experiment, tracking=tracking.enabled,

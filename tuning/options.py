@@ -33,6 +33,7 @@ class SearchOptions:
     batch_sizes: tuple = (32,)
     max_consecutive_failures: int = 3
     early_stopping_patience: Optional[int] = None
+    pruner: str = "none"
     tune_training: bool = True
     class_weight: object = None
     transfer: Optional[dict] = None
@@ -74,6 +75,13 @@ def check_objective(objective, task):
             f"`search.objective` must be a metric the model reports for task '{task}': "
             f"{', '.join(allowed)}. Received: search.objective={objective!r}.{suggest(objective, allowed)}"
         )
+
+
+def check_pruner(pruner):
+    from tuning.pruning import PRUNERS
+
+    if pruner not in PRUNERS:
+        raise unknown_name("search.pruner", pruner, PRUNERS)
 
 
 def check_algorithm(algorithm):

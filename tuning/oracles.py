@@ -9,6 +9,7 @@ from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.engine.trial import TrialStatus
 
 from tuning import _kt_compat as kt_compat
+from tuning.pruning import Pruning
 
 
 class EvolutionOracle(kt.Oracle):
@@ -160,7 +161,8 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
 
 
 def _budgeted(cls):
-    return type(cls.__name__, (_TimeBudget, cls), {"__module__": __name__})
+    """`cls` with the time budget and pruning (tuning.pruning) every algorithm shares."""
+    return type(cls.__name__, (Pruning, _TimeBudget, cls), {"__module__": __name__})
 
 
 RandomOracle = _budgeted(kt.oracles.RandomSearchOracle)
@@ -177,7 +179,7 @@ def _tpe_oracle():
 
 
 def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budget=None,
-                max_consecutive_failures=3):
+                max_consecutive_failures=3, pruner="none"):
     """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution',
     'tpe')."""
     common = {"objective": objective, "seed": seed,
@@ -195,4 +197,5 @@ def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budg
         cls = {"random": RandomOracle, "grid": GridOracle, "bayesian": BayesianOracle}[algorithm]
         oracle = cls(max_trials=max_trials, **common)
     oracle.start_budget(time_budget)
+    oracle.set_pruner(pruner)
     return oracle

@@ -15,6 +15,7 @@ import numpy as np
 from tuning.options import (
     SearchOptions,
     check_algorithm,
+    check_pruner,
     check_objective,
     default_objective,
     is_better,
@@ -146,6 +147,7 @@ class _Plan:
         check_cv_folds(options.cv_folds, np.concatenate([data.y_train, data.y_val]), data.task,
                        len(data.X_train) + len(data.X_val))
         check_algorithm(options.algorithm)
+        check_pruner(options.pruner)
         if options.algorithm == "grid" and not self.custom:
             space.check_grid(self.families, options.params, options.tune_training)
         check_writable_dir(options.directory, "out")
@@ -177,7 +179,8 @@ class _Plan:
         return oracles.make_oracle(
             options.algorithm, objective=kt.Objective(self.objective, objective_direction(self.objective)),
             max_trials=options.max_trials, max_epochs=options.max_epochs, seed=options.seed,
-            time_budget=options.time_budget, max_consecutive_failures=options.max_consecutive_failures)
+            time_budget=options.time_budget, max_consecutive_failures=options.max_consecutive_failures,
+            pruner=options.pruner)
 
     def make_tuner(self, oracle, tracker, parent_id, overwrite, progress):
         from tuning.tuner import ZooTuner
@@ -188,7 +191,8 @@ class _Plan:
             project_name="trials", tracker=tracker, parent_run_id=parent_id,
             algorithm=options.algorithm, max_epochs=options.max_epochs, cv_folds=options.cv_folds,
             seed=options.seed, early_stopping_patience=options.early_stopping_patience,
-            fit_verbose=2 if options.verbose else 0, overwrite=overwrite, progress=progress)
+            fit_verbose=2 if options.verbose else 0, overwrite=overwrite, progress=progress,
+            pruning=options.pruner != "none")
 
     # === the steps ==============================================================================
     def run(self, runner):
@@ -356,9 +360,11 @@ def _trials_frame(oracle):
     import pandas as pd
 
     rows = []
-    for trial_id in sorted(oracle.trials):
+    pruned = getattr(oracle, "pruned_trials", {})
+    for trial_id in sorted(oracle.trials, key=lambda t: (len(t), t)):  # "10" after "9"
         trial = oracle.trials[trial_id]
-        row = {"trial_id": trial_id, "status": trial.status, "score": trial.score}
+        row = {"trial_id": trial_id, "status": trial.status, "score": trial.score,
+               "pruned_after_epoch": pruned[trial_id] + 1 if trial_id in pruned else None}
         row.update({f"hp:{k}": v for k, v in trial.hyperparameters.values.items()})
         rows.append(row)
     return pd.DataFrame(rows)

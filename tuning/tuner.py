@@ -2,6 +2,7 @@
 NaN trials cleanly and keeps memory flat between trials."""
 
 import time
+import warnings
 
 import keras
 import keras_tuner as kt
@@ -10,7 +11,29 @@ from zoo.tasks import CLASSIFICATION_TASKS
 
 
 STATUS = {"COMPLETED": "FINISHED"}
+# reporting each epoch through `oracle.update_trial` (pruning) is what Keras Tuner's deprecation
+# note is about; it still scores the trial by its best reported epoch, which is what pruning needs
+warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
 GC_EVERY = 10
+
+
+class EpochPruner(keras.callbacks.Callback):
+    """Reports the objective to the oracle at each epoch end (`oracle.update_trial`, over gRPC in
+    distributed mode) and stops training when the oracle's pruner answers STOPPED."""
+
+    def __init__(self, oracle, trial_id, objective):
+        super().__init__()
+        self.oracle, self.trial_id, self.objective = oracle, trial_id, objective
+        self.pruned_after = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.objective)
+        if value is None:
+            return
+        answer = self.oracle.update_trial(self.trial_id, {self.objective: float(value)}, step=epoch)
+        if getattr(answer, "status", None) == "STOPPED":
+            self.pruned_after = epoch
+            self.model.stop_training = True
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -41,7 +64,8 @@ class ZooTuner(kt.Tuner):
 
     def __init__(self, *, oracle, hypermodel, directory, project_name, tracker=None,
                  parent_run_id=None, algorithm="random", max_epochs=10, cv_folds=None, seed=0,
-                 early_stopping_patience=None, fit_verbose=0, progress=None, overwrite=False):
+                 early_stopping_patience=None, fit_verbose=0, progress=None, overwrite=False,
+                 pruning=False):
         super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory,
                          project_name=project_name, overwrite=overwrite)
         self.tracker = tracker
@@ -51,6 +75,8 @@ class ZooTuner(kt.Tuner):
         self.cv_folds = cv_folds
         self.seed = seed
         self.early_stopping_patience = early_stopping_patience
+        self.pruning = pruning
+        self._pruned = {}
         self.fit_verbose = fit_verbose
         self.progress = progress
         self._runs = {}
@@ -83,6 +109,10 @@ class ZooTuner(kt.Tuner):
         try:
             super().on_trial_end(trial)  # oracle.end_trial may raise after too many failures
         finally:
+            if run_id and trial.trial_id in self._pruned:
+                self.tracker.client.set_tag(run_id, "zoo.pruned", "true")
+                self.tracker.client.set_tag(run_id, "zoo.pruned_after_epoch",
+                                            str(self._pruned.pop(trial.trial_id) + 1))
             if run_id:
                 reason = None
                 if status != "COMPLETED" and trial.message:
@@ -126,6 +156,10 @@ class ZooTuner(kt.Tuner):
         callbacks = [keras.callbacks.TerminateOnNaN()]
         if self.tracker and run_id:
             callbacks.append(EpochLogger(self.tracker, run_id, prefix))
+        pruner = None
+        if self.pruning and not prefix:  # cross-validated trials are not pruned mid-fold
+            pruner = EpochPruner(self.oracle, trial.trial_id, self.oracle.objective.name)
+            callbacks.append(pruner)
         if self.early_stopping_patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor=self.oracle.objective.name, mode=self.oracle.objective.direction,
@@ -134,6 +168,8 @@ class ZooTuner(kt.Tuner):
         history = self.hypermodel.fit(hp, model, x, y, validation_data=validation_data,
                                       epochs=epochs, callbacks=callbacks, verbose=self.fit_verbose)
         self.fit_seconds += time.monotonic() - started
+        if pruner is not None and pruner.pruned_after is not None:
+            self._pruned[trial.trial_id] = pruner.pruned_after
         losses = history.history.get("loss", [])
         if not losses or not np.all(np.isfinite(losses)):
             raise kt.errors.FailedTrialError(
