@@ -7,8 +7,8 @@ import warnings
 import keras
 import keras_tuner as kt
 import numpy as np
-from zoo.tasks import CLASSIFICATION_TASKS
 
+from zoo.tasks import CLASSIFICATION_TASKS
 
 STATUS = {"COMPLETED": "FINISHED"}
 # reporting each epoch through `oracle.update_trial` (pruning) is what Keras Tuner's deprecation
