@@ -112,3 +112,12 @@ def restore_grid_order(oracle, order):
         links.insert(trial_id)
     oracle._ordered_ids = links
     oracle._populate_next = list(order["populate_next"])
+
+
+def hyperband_live_trials(oracle):
+    """The trial ids in a Hyperband oracle's brackets still in progress (whose best trials a
+    later round may take on), or None for an oracle that is not a local Hyperband one."""
+    brackets = getattr(oracle, "_brackets", None)
+    if brackets is None:
+        return None
+    return {info["id"] for bracket in brackets for round_info in bracket["rounds"] for info in round_info}

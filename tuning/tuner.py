@@ -1,6 +1,7 @@
 """`ZooTuner`: a Keras Tuner `Tuner` that tracks every trial in MLflow, cross-validates, fails
 NaN trials cleanly and keeps memory flat between trials."""
 
+import os
 import time
 import warnings
 
@@ -8,6 +9,8 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from tuning import _kt_compat as kt_compat
+from tuning import checkpoints
 from zoo.tasks import CLASSIFICATION_TASKS
 
 STATUS = {"COMPLETED": "FINISHED"}
@@ -77,6 +80,7 @@ class ZooTuner(kt.Tuner):
         self.early_stopping_patience = early_stopping_patience
         self.pruning = pruning
         self._pruned = {}
+        self._handed_over = {}
         self.fit_verbose = fit_verbose
         self.progress = progress
         self._runs = {}
@@ -93,7 +97,11 @@ class ZooTuner(kt.Tuner):
         keras.backend.clear_session(free_memory=self._trials_begun % GC_EVERY == 0)
         keras.utils.set_random_seed(self.seed + int(trial.trial_id))
         self._started[trial.trial_id] = time.monotonic()
-        if self.tracker:
+        self._drop_unneeded_weights()
+        resumed_run = self._killed_run_to_resume(trial)
+        if resumed_run:
+            self._runs[trial.trial_id] = resumed_run
+        elif self.tracker:
             values = trial.hyperparameters.values
             self._runs[trial.trial_id] = self.tracker.start_trial(
                 self.parent_run_id, trial_id=trial.trial_id, params=values,
@@ -102,7 +110,37 @@ class ZooTuner(kt.Tuner):
                       "zoo.worker": str(self.tuner_id)})
         super().on_trial_begin(trial)
 
+    def _killed_run_to_resume(self, trial):
+        """The MLflow run of a trial whose process was killed mid-fit, reopened so that its history
+        goes on at the next epoch (None when the trial starts afresh)."""
+        from tuning.tracking import TRIAL_TAG
+
+        resumed_at = checkpoints.resumable_epoch(self.get_trial_dir(trial.trial_id))
+        if resumed_at is None or not self.tracker or self.cv_folds:
+            return None
+        for run in self.tracker.trial_runs(self.parent_run_id, status="KILLED"):
+            if run.data.tags.get(TRIAL_TAG) == trial.trial_id:
+                self.tracker.client.update_run(run.info.run_id, status="RUNNING")
+                self.tracker.client.set_tag(run.info.run_id, "zoo.resumed_at_epoch", str(resumed_at + 1))
+                return run.info.run_id
+        return None
+
+    def _drop_unneeded_weights(self):
+        """Hyperband: final weights no bracket in progress can hand on any more are deleted."""
+        if self.algorithm != "hyperband":
+            return
+        live = kt_compat.hyperband_live_trials(self.oracle)
+        if live is None or not os.path.isdir(self.project_dir):
+            return
+        for name in os.listdir(self.project_dir):
+            if name.startswith("trial_") and name[len("trial_"):] not in live:
+                checkpoints.drop_final_weights(os.path.join(self.project_dir, name))
+
     def on_trial_end(self, trial):
+        checkpoints.clear(self.get_trial_dir(trial.trial_id))
+        past = self._handed_over.pop(trial.trial_id, None)
+        if past is not None:  # a later round took its weights on: nothing else will
+            checkpoints.drop_final_weights(self.get_trial_dir(past))
         status = trial.status
         result = self._results.pop(trial.trial_id, {})
         run_id = self._runs.pop(trial.trial_id, None)
@@ -154,6 +192,18 @@ class ZooTuner(kt.Tuner):
     def _fit(self, hp, trial, x, y, validation_data, epochs, run_id, prefix=""):
         model = self.hypermodel.build(hp)
         callbacks = [keras.callbacks.TerminateOnNaN()]
+        folder = self.get_trial_dir(trial.trial_id)
+        initial_epoch, keeper = 0, None
+        if not prefix:  # epoch-level resume, and Hyperband's hand-over (not for CV folds)
+            resumed_at = checkpoints.resumable_epoch(folder)
+            past = hp.values.get("tuner/trial_id")
+            weights = checkpoints.final_weights(self.get_trial_dir(past)) if past else None
+            if resumed_at is None and weights:
+                model.load_weights(weights)  # the predecessor's weights: this round goes on from them
+                initial_epoch = int(hp.values.get("tuner/initial_epoch", 0))
+                self._handed_over[trial.trial_id] = past
+            keeper = checkpoints.EpochHistory(folder, resumed_at)
+            callbacks += [checkpoints.backup_callback(folder), keeper]
         if self.tracker and run_id:
             callbacks.append(EpochLogger(self.tracker, run_id, prefix))
         pruner = None
@@ -165,9 +215,14 @@ class ZooTuner(kt.Tuner):
                 monitor=self.oracle.objective.name, mode=self.oracle.objective.direction,
                 patience=self.early_stopping_patience))
         started = time.monotonic()
+        extra = {"initial_epoch": initial_epoch} if initial_epoch else {}
         history = self.hypermodel.fit(hp, model, x, y, validation_data=validation_data,
-                                      epochs=epochs, callbacks=callbacks, verbose=self.fit_verbose)
+                                      epochs=epochs, callbacks=callbacks, verbose=self.fit_verbose, **extra)
         self.fit_seconds += time.monotonic() - started
+        if keeper is not None:
+            history = keeper.merged(history)
+            if self.algorithm == "hyperband":
+                checkpoints.save_final_weights(folder, model)
         if pruner is not None and pruner.pruned_after is not None:
             self._pruned[trial.trial_id] = pruner.pruned_after
         losses = history.history.get("loss", [])
