@@ -167,7 +167,9 @@ def build_parser():
 # TensorFlow's C++ runtime logs in glog format on stderr at import and first device query
 # ("oneDNN custom operations are on", "Could not find cuda drivers"); TF_CPP_MIN_LOG_LEVEL does
 # not silence all of them in TF 2.21. They would break the one-`error:`-line promise.
-_RUNTIME_LOG = re.compile(rb"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] |WARNING: All log messages before absl)")
+# TFLite's interpreter logs its own way ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.").
+_RUNTIME_LOG = re.compile(rb"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] "
+                          rb"|WARNING: All log messages before absl|INFO: )")
 
 
 @contextlib.contextmanager
@@ -211,6 +213,9 @@ def main(argv=None):
             return 2
         if getattr(args, "verbose", False):
             return int(args.handler(args) or 0)
+        # MLflow's INFO lines ("Creating initial MLflow database tables...") are for --verbose;
+        # MLflow reads this when it is imported, which the commands do after this point
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
         with _runtime_logs_filtered(), warnings.catch_warnings():
             # library warnings (Keras, MLflow) are for --verbose: a mistake gets one line
             warnings.simplefilter("ignore")

@@ -64,11 +64,12 @@ def describe_data(data):
 
 
 def hypermodel_for(config, data):
-    """The `tuning.ZooHyperModel` a config describes for a loaded `Dataset`."""
+    """The `tuning.ZooHyperModel` a config describes for a loaded `Dataset`: the models the
+    search trains, the data's preprocessing inside them."""
     from tuning.hypermodel import ZooHyperModel
 
     model, search = config.model, config.search
-    return ZooHyperModel(model.family_names, input_shape=data.input_shape,
+    return ZooHyperModel(model.family_names, input_shape=data.feature_shape, compose=data.compose,
                          num_outputs=data.num_outputs, task=data.task, params=model.params,
                          batch_sizes=search.batch_sizes, tune_training=search.tune_training,
                          class_weight=model.class_weight, class_names=data.class_names,
@@ -150,18 +151,71 @@ def preprocessing_description(data):
 def run(config, out_dir, *, verbose=False):
     """search → retrain best → `best_model.keras` → report/ → export/ (each step as configured).
 
-    Prints one line per step; returns a `RunOutcome` (`ok` is False when an exported artifact
-    failed verification)."""
+    Prints one line per trial and, at the end, what the user came for (`summary`); returns a
+    `RunOutcome` (`ok` is False when an exported artifact failed verification)."""
     check_export(config)
     result, data = search_step(config, out_dir, verbose=verbose)
     outcome = RunOutcome(result=result, data=data, model_path=save_best(result, out_dir, data))
-    print(f"best {result.objective}={result.best_score:.4f} ({result.family}); "
-          f"model: {outcome.model_path}")
     if config.evaluate.enabled:
         outcome.report = evaluate_step(result, data, out_dir)
-        print(f"report: {os.path.join(out_dir, 'report', 'report.html')}")
     if config.export.enabled:
         outcome.manifest = export_step(config, result, data, out_dir)
-        print(f"export: {os.path.join(out_dir, 'export', 'manifest.json')} "
-              f"({'all artifacts verified' if outcome.manifest.ok else 'some artifacts FAILED'})")
+    print(summary(outcome, config, out_dir), flush=True)
     return outcome
+
+
+# the report's headline metrics, in this order, when present; the rest stay in report.json
+HEADLINE_METRICS = ("accuracy_score", "balanced_accuracy_score", "f1_score", "f1_score_macro",
+                    "roc_auc_score", "roc_auc_score_ovr_macro", "log_loss", "r2_score",
+                    "mean_absolute_error", "root_mean_squared_error", "mase", "naive_mase")
+
+
+def summary(outcome, config, out_dir):
+    """The end of `zoo run`: the test metrics, the MLflow run and how to open it, the paths."""
+    result, data = outcome.result, outcome.data
+    lines = [f"best {result.objective}={result.best_score:.4f} ({result.family}, on the validation split)"]
+    if outcome.report is not None:
+        metrics = outcome.report.metrics
+        shown = [k for k in HEADLINE_METRICS if metrics.get(k) is not None] or list(metrics)[:6]
+        width = max(len(k) for k in shown) if shown else 0
+        lines.append(f"test metrics ({len(data.y_test)} held-out rows of {data.name}; all "
+                     f"{len(metrics)} in report.json):")
+        lines += [f"  {k:<{width}}  {metrics[k]:.4f}" for k in shown]
+    lines += _tracking_lines(result, config)
+    written = [(outcome.model_path, "the best model, on raw inputs")]
+    if outcome.report is not None:
+        written.append((os.path.join(out_dir, "report", "report.html"),
+                        "test report (report.json, PNG plots)"))
+    if outcome.manifest is not None:
+        verified = "all verified" if outcome.manifest.ok else "some FAILED verification"
+        written.append((os.path.join(out_dir, "export", "manifest.json"),
+                        f"exports ({', '.join(config.export.formats)}): {verified}"))
+    width = max(len(path) for path, _ in written)
+    lines.append("written:")
+    lines += [f"  {path:<{width}}  {what}" for path, what in written]
+    if outcome.manifest is None:
+        lines.append("  (no export/: set `export.enabled: true` in the config to export and verify "
+                     "SavedModel, TFLite and ONNX)")
+    return "\n".join(lines)
+
+
+# MLflow 3.17's UI picks its GenAI or its model-training pages from this query parameter (else from
+# the browser's last choice, GenAI at first); the experiment's `mlflow.experimentKind` tag says the same
+UI_WORKFLOW = "workflowType=machine_learning"
+
+
+def _tracking_lines(result, config):
+    if not config.tracking.enabled or result.tracker is None:
+        return ["MLflow: not tracked (`tracking.enabled: false`)"]
+    tracker, uri = result.tracker, result.tracking_uri
+    if tracker.offline:
+        journal = os.path.join(result.directory, "tracking_journal.jsonl")
+        return [(f"MLflow: {uri} stopped answering; the run is kept in {journal}: replay it with "
+                 f"`zoo tracking sync {result.directory}`")]
+    page = f"#/experiments/{tracker.experiment_id}/runs/{result.run_id}?{UI_WORKFLOW}"
+    lines = [f"MLflow: run {result.run_id} in experiment '{config.tracking.experiment}' ({uri})"]
+    if uri.startswith(("http://", "https://")):
+        return lines + [f"  open {uri.rstrip('/')}/{page}"]
+    return lines + [f"  look at it: mlflow ui --backend-store-uri {uri}",
+                    f"          or: zoo tracking-server --backend-store {uri}",
+                    f"  then open http://127.0.0.1:5000/{page}"]

@@ -404,6 +404,8 @@ def _log_search_artifacts(tracker, result, data, register_model, search_seconds,
                                  "trials_completed": int((result.trials["status"] == "COMPLETED").sum()),
                                  "trials_failed": int((result.trials["status"] != "COMPLETED").sum())})
     tracker.client.set_tag(parent, "zoo.best_family", result.family)
+    if not tracker.offline:  # the splits as MLflow dataset inputs: the UI's Dataset column
+        tracker.log_dataset(parent, data)
     if result.best_model is not None:
         _log_best_model(tracker, result, data, register_model)
     tracker.client.set_terminated(parent, status="FINISHED")

@@ -19,6 +19,11 @@ WRITES = ("create_run", "log_batch", "set_tag", "set_terminated", "update_run", 
           "log_artifact", "log_artifacts")
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "zoo.trial_id"
+# what MLflow 3's UI reads to open an experiment under model training, not its GenAI overview
+# (the values of its `ExperimentKind`: "genai_development", "custom_model_development", ...)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+SPLITS = (("train", "training"), ("val", "validation"), ("test", "test"))  # (Dataset's, MLflow's)
 
 
 def resolve_uri(uri=None):
@@ -209,8 +214,13 @@ class Tracker:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
         self.client = _ResilientClient(uri, journal_dir)
         existing = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = (existing.experiment_id if existing
-                              else self.client.create_experiment(experiment))
+        if existing is None:
+            self.experiment_id = self.client.create_experiment(
+                experiment, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        else:
+            self.experiment_id = existing.experiment_id
+            if EXPERIMENT_KIND_TAG not in existing.tags:  # a kind someone chose stays
+                self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
 
     @property
     def offline(self):
@@ -278,6 +288,28 @@ class Tracker:
         if reason:
             self.client.set_tag(run_id, "zoo.failure_reason", reason[:5000])
         self.client.set_terminated(run_id, status=status)
+
+    def log_dataset(self, run_id, data):
+        """Each split of a `zoo.data.Dataset` as an MLflow dataset input of `run_id` (name,
+        digest, schema; context training/validation/test): the UI's Dataset column."""
+        import mlflow.data
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        inputs = []
+        for split, context in SPLITS:
+            X, y = getattr(data, f"X_{split}"), getattr(data, f"y_{split}")
+            if X is None or len(X) == 0:
+                continue
+            frame, name = (data.frames or {}).get(split), data.name or None
+            if frame is not None:  # the user's raw columns, the target among them
+                dataset = mlflow.data.from_pandas(frame, targets=data.schema.target, name=name)
+            else:  # several model inputs (a graph's features and adjacency) as named arrays
+                features = {f"input_{i}": x for i, x in enumerate(X)} if isinstance(X, (list, tuple)) else X
+                dataset = mlflow.data.from_numpy(features, targets=y, name=name)
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(),
+                                       tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]))
+        self.client.log_inputs(run_id, datasets=inputs)
 
     def log_artifact(self, run_id, path, artifact_path=None):
         self.client.log_artifact(run_id, path, artifact_path)

@@ -8,7 +8,13 @@
 
 from zoo import models  # noqa: F401  (registers the families)
 from zoo._registry import create_model, get_spec, list_models, register
-from zoo.errors import InvalidParameterError, InvalidTypeError, UnknownNameError, ZooError
+from zoo.errors import (
+    InvalidParameterError,
+    InvalidTypeError,
+    UnknownNameError,
+    ZooError,
+)
+from zoo.saving import register_on_keras_import
 
 __version__ = "0.1.0"
 
@@ -22,3 +28,6 @@ __all__ = [
     "list_models",
     "register",
 ]
+
+# `keras.saving.load_model(path, safe_mode=True)` of any catalog model works after `import zoo`
+register_on_keras_import()

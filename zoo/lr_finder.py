@@ -1,5 +1,5 @@
 """Learning-rate finder: train briefly while the learning rate grows exponentially, record the loss
-per step, suggest the rate where the loss falls fastest before it diverges, and plot loss vs LR."""
+per step, suggest a tenth of the rate where the smoothed loss is lowest, and plot loss vs LR."""
 
 import dataclasses
 import json
@@ -76,12 +76,16 @@ def check_options(**options):
 
 
 def suggest(learning_rates, losses):
-    """The rate of steepest descent: where the smoothed loss falls fastest per unit of log(LR)."""
+    """A tenth of the rate at the smoothed loss's minimum (fastai's `minimum / 10`).
+
+    `benchmarks/lr_find_rules.py` compares it with the steepest slope of the smoothed curve
+    (whole, or away from its ends) and fastai's valley, against the best fixed rate of a grid, on
+    five configs of three families: the steepest slope picks the noise of the first,
+    bias-corrected points (1e-6 where the descent lies between 1e-3 and 1e-1), the valley lands
+    a median 27x below the grid's best, `minimum / 10` 4.7x from it (12 of 15 sweeps within 10x).
+    """
     learning_rates, losses = np.asarray(learning_rates), np.asarray(losses)
-    if len(losses) < 3:
-        return float(learning_rates[0])
-    slopes = np.gradient(losses, np.log(learning_rates))
-    return float(learning_rates[int(np.argmin(slopes))])
+    return float(learning_rates[int(np.argmin(losses))] / 10)
 
 
 def find_learning_rate(model, X, y=None, **options):
@@ -89,8 +93,8 @@ def find_learning_rate(model, X, y=None, **options):
 
     The learning rate goes from `min_lr` to `max_lr` geometrically over `steps` batches. The loss
     of each batch is smoothed (exponential moving average, bias-corrected); the sweep stops once
-    the smoothed loss exceeds `divergence` × its minimum. The suggestion is the steepest descent
-    of the smoothed loss before that point.
+    the smoothed loss exceeds `divergence` × its minimum. The suggestion is a tenth of the rate
+    at that minimum (`suggest`).
 
     Args:
         model: a compiled Keras model whose optimizer has a constant learning rate.
@@ -154,7 +158,4 @@ def find_learning_rate(model, X, y=None, **options):
             f"`min_lr` of `lr_find` is already past divergence: the loss blew up within "
             f"{len(tried) + 1} steps. Received: min_lr={values['min_lr']}"
         )
-    # the points just before divergence climb steeply; the descent is what is asked for
-    stop = int(np.argmin(smoothed)) + 1
-    return LRFinderResult(np.asarray(tried), np.asarray(smoothed),
-                          suggest(tried[:stop], smoothed[:stop]), diverged_at)
+    return LRFinderResult(np.asarray(tried), np.asarray(smoothed), suggest(tried, smoothed), diverged_at)
