@@ -16,3 +16,19 @@ def _seeded():
     keras.utils.set_random_seed(0)
     yield
     keras.backend.clear_session(free_memory=False)  # gc.collect per test costs ~0.5 s
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory):
+    """One real `zoo tracking-server` (no `--host`: its loopback default) for the whole session;
+    its URI. Every test that uses it logs to an experiment of its own, so none sees another's runs;
+    a test that stops its server mid-search starts its own (`zoo_testing.start_tracking_server`)."""
+    import signal
+
+    from zoo_testing import start_tracking_server
+
+    folder = tmp_path_factory.mktemp("mlflow")
+    server, uri = start_tracking_server(folder, f"sqlite:///{folder}/mlflow.db")
+    yield uri
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(30) == 0

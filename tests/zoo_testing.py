@@ -53,13 +53,42 @@ def wait_for(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def process_state(pid):
+    """The state letter of a live process in /proc (R, S, T for stopped, Z for a zombie), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def gone(pid):
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie not yet reaped by its parent is gone too
-        return stat.read().split(") ")[-1].startswith("Z")
+    return process_state(pid) in (None, "Z")  # a zombie not yet reaped by its parent is gone too
+
+
+def listening_addresses(port):
+    """The local addresses of the TCP sockets listening on `port`, read from /proc/net/tcp{,6}
+    (what `ss -ltn` shows), e.g. ['127.0.0.1'] or ['0.0.0.0']."""
+    found = []
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            with open(f"/proc/net/{table}") as handle:
+                rows = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            address, hex_port = local.split(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            # the kernel prints each 32-bit word of the address in host (little-endian) order
+            packed = b"".join(bytes.fromhex(address[i:i + 8])[::-1] for i in range(0, len(address), 8))
+            found.append(socket.inet_ntop(family, packed))
+    return found
 
 
 def start_tracking_server(folder, backend_store, log_name="server.log", extra_args=()):
@@ -94,6 +123,17 @@ def write_config(folder, uri, experiment, **search):
     path = folder / f"{experiment}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def worker_pids(log_text):
+    """{worker id: pid} from the "started worker w0 (pid 123, ...)" lines of a `--workers` chief."""
+    return {line.split()[2]: int(line.split("pid ")[1].split(",")[0])
+            for line in log_text.splitlines() if line.startswith("started worker")}
+
+
+def oracle_state(out):
+    """The chief's saved oracle (Keras Tuner's `oracle.json`) of the search in `out`."""
+    return json.loads((out / "search" / "trials" / "oracle.json").read_text())
 
 
 def trial_runs(uri, out):

@@ -1,13 +1,16 @@
 """A worker's side: joining the chief, the lease (heartbeat), and Keras Tuner's client wired to it."""
 
+import array
 import collections
 import contextlib
 import json
 import os
 import platform
 import signal
+import stat
 import sys
 import threading
+import time
 import uuid
 
 import grpc
@@ -105,8 +108,7 @@ class WorkerLink:
             except grpc.RpcError as error:
                 if error.code() in REFUSED:
                     # declared lost (or a restarted chief with another token): its trial went to another worker, so this one must not report
-                    os.write(2, f"error: {error.details()}\n".encode())
-                    os._exit(1)
+                    _exit_at_once(f"error: {error.details()}\n")
                 # the chief not answering is the main loop's to report, after its own bounded wait
 
     def run(self, build_tuner, fit_args, fit_kwargs):
@@ -129,6 +131,28 @@ class WorkerLink:
         finally:
             self._stop.set()
         return tuner
+
+
+def _exit_at_once(line):
+    """Write `line` to stderr, then leave with `os._exit` (no clean-up, no report). Under the
+    CLI, fd 2 is a pipe that a thread of this process forwards to the real stderr (dropping
+    TensorFlow's log lines), and `os._exit` would lose the line in it: first wait, at most a
+    second, until that pipe has been read."""
+    os.write(2, line.encode())
+    with contextlib.suppress(OSError, ImportError):
+        import fcntl
+        import termios
+
+        if stat.S_ISFIFO(os.fstat(2).st_mode):
+            unread = array.array("i", [0])
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                fcntl.ioctl(2, termios.FIONREAD, unread)
+                if not unread[0]:
+                    break
+                time.sleep(0.01)
+            time.sleep(0.05)  # read, and now being written on
+    os._exit(1)
 
 
 def exit_with_parent():
