@@ -4,12 +4,13 @@ machine and command.
     python benchmarks/run_all.py            # full sizes; rewrites benchmarks/RESULTS.md and
                                             # benchmarks/results/*.json (the committed table)
     python benchmarks/run_all.py --only 4,5 # rerun those figures, re-render with the others' JSON
-    python benchmarks/run_all.py --quick [--out DIR]
+    python benchmarks/run_all.py --quick [--out DIR] [--jobs 2]
                                             # tiny sizes for CI, written to DIR (a temp folder by
                                             # default); never touches the committed files
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -164,7 +165,12 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated figure numbers to rerun (full mode re-renders with the others' saved JSON)")
     parser.add_argument("--render", action="store_true", help="only re-render RESULTS.md from the saved JSON")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per script")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="scripts run side by side (quick mode only: timings of scripts that share "
+                             "the machine are not comparable; the full run is always one at a time)")
     args = parser.parse_args(argv)
+    if args.jobs < 1 or (args.jobs > 1 and not args.quick):
+        parser.error("--jobs N needs N >= 1, and N > 1 only with --quick")
     if args.quick:
         out = args.out or tempfile.mkdtemp(prefix="keras-zoo-bench-quick-")
         json_dir = out
@@ -176,14 +182,19 @@ def main(argv=None):
     if args.render:
         wanted = set()
     timeout = args.timeout or (900 if args.quick else 1800)
-    records = []
+    records, chosen = [], []
     for name, figures in SCRIPTS:
         json_path = os.path.join(json_dir, f"{name}.json")
         if wanted is None or wanted & set(figures):
-            records += run_script(name, figures, json_path, args.quick, timeout)
+            chosen.append((name, figures, json_path))
         elif os.path.exists(json_path):
             with open(json_path) as handle:
                 records += json.load(handle)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_script, name, figures, json_path, args.quick, timeout)
+                   for name, figures, json_path in chosen]
+        for future in futures:
+            records += future.result()
     present = {r["figure"] for r in records}
     for name, figures in SCRIPTS:  # a figure with no saved result says so rather than vanishing
         for number in figures:

@@ -31,7 +31,8 @@ TOKEN = "cluster-token-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
-    """One authenticated tracking server for the module, answering to loopback and `zoo-tracking`."""
+    """One authenticated tracking server for the module, answering to loopback and `zoo-tracking`
+    (not the session's open `tracking_server`: these tests need MLflow's basic-auth app)."""
     folder = tmp_path_factory.mktemp("mlflow-auth")
     credentials = secret_file(folder / "credentials", f"{USERNAME}:{PASSWORD}")
     server, uri = start_tracking_server(folder, f"sqlite:///{folder}/mlflow.db", extra_args=(

@@ -45,7 +45,7 @@ def _digest(path):
 def test_quick_run_produces_a_number_for_every_figure(tmp_path):
     before = _digest(RESULTS)
     done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run_all.py"), "--quick",
-                           "--out", str(tmp_path)], capture_output=True, text=True,
+                           "--out", str(tmp_path), "--jobs", "2"], capture_output=True, text=True,
                           timeout=1800)  # ~2.5 min on an idle 2-core machine; generous for shared CPUs
     assert done.returncode == 0, done.stderr[-3000:]
     assert _digest(RESULTS) == before  # quick mode never rewrites the committed table

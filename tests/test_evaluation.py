@@ -216,7 +216,7 @@ def test_multiclass_model_report_writes_json_html_and_plots(iris, iris_model, tm
 def test_binary_and_regression_models(tmp_path):
     import keras
 
-    from conftest import tiny_data
+    from zoo_testing import tiny_data
 
     X, y = tiny_data((6,), "binary", samples=80)
     binary = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1, activation="sigmoid")])

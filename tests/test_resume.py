@@ -46,8 +46,27 @@ search(data, families=["perceptron"], algorithm=algorithm, max_trials=%d, max_ep
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
+def killed(tmp_path_factory):
+    """Every algorithm's search killed in its third trial, the child processes run side by side
+    (each one's own sqlite store: SQLite takes one writer at a time)."""
+    root = tmp_path_factory.mktemp("killed")
+    children = {}
+    for algorithm in ALGORITHMS:
+        directory = root / algorithm
+        directory.mkdir()
+        uri = f"sqlite:///{directory}/mlflow.db"
+        children[algorithm] = (directory / "search", uri, subprocess.Popen(
+            [sys.executable, "-c", CHILD, algorithm, str(directory / "search"), uri],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    outcomes = {}
+    for algorithm, (directory, uri, child) in children.items():
+        try:
+            _, stderr = child.communicate(timeout=300)
+        finally:
+            if child.poll() is None:
+                child.kill()
+        outcomes[algorithm] = (directory, uri, child.returncode, stderr)
+    return outcomes
 
 
 def trial_files(directory):
@@ -59,11 +78,9 @@ def trial_files(directory):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_a_search_killed_mid_trial_resumes_with_its_algorithms_state(algorithm, tmp_path, store):
-    directory = tmp_path / "search"
-    child = subprocess.run([sys.executable, "-c", CHILD, algorithm, str(directory), store],
-                           capture_output=True, text=True, timeout=300)
-    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+def test_a_search_killed_mid_trial_resumes_with_its_algorithms_state(algorithm, killed):
+    directory, store, returncode, stderr = killed[algorithm]
+    assert returncode == -signal.SIGKILL, stderr[-3000:]
     before = trial_files(directory)
     finished = {tid: t for tid, t in before.items() if t["status"] == "COMPLETED"}
     assert len(finished) == 2  # killed inside the third trial

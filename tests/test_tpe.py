@@ -71,3 +71,22 @@ def test_a_reloaded_tpe_oracle_rebuilds_its_study_and_goes_on(tmp_path):
     after = run(again, TRIALS - 15)
     assert len(again.study().trials) == TRIALS
     assert min(after) < min(before[:N_STARTUP_TRIALS])  # TPE from the first trial after the reload
+
+
+def test_tpe_never_hands_out_a_configuration_twice_in_a_small_space(tmp_path):
+    hp = kt.HyperParameters()
+    hp.Choice("a", [1, 2, 3])
+    hp.Choice("b", ["x", "y"])
+    oracle = TPEOracle(objective=kt.Objective("loss", "min"), max_trials=10, hyperparameters=hp, seed=0)
+    oracle.verbose = 0
+    oracle._set_project_dir(str(tmp_path), "small")
+    seen = []
+    for _ in range(6):  # every one of the 6 points, each once
+        trial = oracle.create_trial("tuner0")
+        assert trial.status == "RUNNING"
+        seen.append((trial.hyperparameters.values["a"], trial.hyperparameters.values["b"]))
+        oracle.update_trial(trial.trial_id, {"loss": float(seen[-1][0])})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert sorted(seen) == sorted((a, b) for a in (1, 2, 3) for b in ("x", "y"))
+    assert oracle.create_trial("tuner0").status == "STOPPED"  # the space is exhausted

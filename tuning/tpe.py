@@ -115,9 +115,7 @@ class TPEOracle(kt.Oracle):
         return active
 
     # --- Keras Tuner's oracle interface -------------------------------------------------------
-    def populate_space(self, trial_id):
-        study = self.study()
-        asked = study.ask()
+    def _values(self, asked):
         hps = hp_module.HyperParameters()
         values = {}
         for hp in self.hyperparameters.space:
@@ -127,7 +125,38 @@ class TPEOracle(kt.Oracle):
             value = hp.value if isinstance(hp, hp_module.Fixed) else _suggest(asked, hp)
             hps.values[hp.name] = value
             values[hp.name] = value
-        self._asked[trial_id] = asked
+        return values
+
+    def _score_of(self, values):
+        """The score of a finished trial with these values, or None."""
+        wanted = self._compute_values_hash(values)
+        for trial in self.trials.values():
+            if (trial.status == TrialStatus.COMPLETED and trial.score is not None
+                    and self._compute_values_hash(trial.hyperparameters.values) == wanted):
+                return float(trial.score)
+        return None
+
+    def populate_space(self, trial_id):
+        import optuna
+
+        study = self.study()
+        for _ in range(self._max_collisions):
+            asked = study.ask()
+            values = self._values(asked)
+            if not self._duplicate(values):
+                break
+            # a configuration tried before: TPE learns its known result and is asked again
+            known = self._score_of(values)
+            if known is None:
+                study.tell(asked, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(asked, known)
+        else:  # TPE keeps proposing tried points (a small space): a random untried one, if any
+            asked, values = None, self._random_values()
+            if values is None:
+                return {"status": TrialStatus.STOPPED, "values": None}
+        if asked is not None:
+            self._asked[trial_id] = asked
         self._seed_state += 1
         return {"status": TrialStatus.RUNNING, "values": values}
 
