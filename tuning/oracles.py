@@ -21,13 +21,8 @@ class EvolutionOracle(kt.Oracle):
     hyperparameters. Being an `Oracle`, it works in Keras Tuner's distributed mode unchanged.
     """
 
-    def __init__(self, objective=None, max_trials=10, population_size=8, sample_size=3, seed=None,
-                 hyperparameters=None, allow_new_entries=True, tune_new_entries=True,
-                 max_retries_per_trial=0, max_consecutive_failed_trials=3):
-        super().__init__(objective=objective, max_trials=max_trials, hyperparameters=hyperparameters,
-                         allow_new_entries=allow_new_entries, tune_new_entries=tune_new_entries,
-                         seed=seed, max_retries_per_trial=max_retries_per_trial,
-                         max_consecutive_failed_trials=max_consecutive_failed_trials)
+    def __init__(self, objective=None, max_trials=10, population_size=8, sample_size=3, **kwargs):
+        super().__init__(objective=objective, max_trials=max_trials, **kwargs)  # Oracle's own options
         self.population_size = population_size
         self.sample_size = sample_size
 

@@ -57,13 +57,8 @@ class TPEOracle(kt.Oracle):
         Others as `keras_tuner.Oracle`.
     """
 
-    def __init__(self, objective=None, max_trials=10, n_startup_trials=N_STARTUP_TRIALS, seed=None,
-                 hyperparameters=None, allow_new_entries=True, tune_new_entries=True,
-                 max_retries_per_trial=0, max_consecutive_failed_trials=3):
-        super().__init__(objective=objective, max_trials=max_trials, hyperparameters=hyperparameters,
-                         allow_new_entries=allow_new_entries, tune_new_entries=tune_new_entries,
-                         seed=seed, max_retries_per_trial=max_retries_per_trial,
-                         max_consecutive_failed_trials=max_consecutive_failed_trials)
+    def __init__(self, objective=None, max_trials=10, n_startup_trials=N_STARTUP_TRIALS, **kwargs):
+        super().__init__(objective=objective, max_trials=max_trials, **kwargs)  # Oracle's own options
         self.n_startup_trials = n_startup_trials
         self._study = None
         self._asked = {}  # Keras Tuner trial id -> the Optuna trial asked for it
