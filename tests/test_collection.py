@@ -11,7 +11,7 @@ TESTS = pathlib.Path(__file__).parent
 def test_plain_pytest_from_another_folder_collects_every_test(tmp_path):
     # sys.path[0] is tmp_path, as for the `pytest` script: nothing puts the checkout on the path
     done = subprocess.run([sys.executable, "-c", "import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))",
-                           "--collect-only", "-q", "-p", "no:cacheprovider", str(TESTS)],
+                           "--collect-only", "-q", "-p", "no:cacheprovider", "-o", "addopts=", str(TESTS)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "error" not in done.stdout.splitlines()[-1], done.stdout[-3000:]
