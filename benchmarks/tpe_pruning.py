@@ -27,7 +27,7 @@ VARIANTS = {"random": ("random", "none"), "tpe": ("tpe", "none"), "tpe + median"
 def sizes(quick):
     if quick:
         return {"datasets": ["breast_cancer"], "seeds": [0], "trials": 3, "epochs": 2}
-    return {"datasets": ["breast_cancer", "wine"], "seeds": [0, 1, 2], "trials": 12, "epochs": 10}
+    return {"datasets": ["breast_cancer", "wine"], "seeds": [0, 1, 2], "trials": 10, "epochs": 8}
 
 
 def ours(data, algorithm, pruner, seed, trials, epochs, directory):

@@ -31,13 +31,14 @@ def iris():
     return load_dataset("iris")
 
 
-def run(iris, tmp_path, pruner, trials=6, tracking=True):
+def run(iris, tmp_path, pruner, trials=6, tracking=True, algorithm="random"):
     Sabotaged.calls = 0
     hypermodel = Sabotaged(["perceptron"], input_shape=iris.input_shape, num_outputs=3, task="multiclass",
                            params={"learning_rate": 0.05}, tune_training=False)
     tmp_path.mkdir(exist_ok=True)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     result = search(iris, families=["perceptron"], hypermodel=hypermodel, max_trials=trials, max_epochs=EPOCHS,
+                    algorithm=algorithm,
                     pruner=pruner, directory=str(tmp_path / "s"), tracking_uri=uri, progress=False,
                     retrain=False, tracking=tracking)
     if not tracking:
@@ -83,6 +84,12 @@ def test_successive_halving_stops_sabotaged_trials_and_no_pruner_stops_none(iris
     assert table.loc[["3", "4", "5"], "pruned_after_epoch"].notna().all()
     result, _, _ = run(iris, tmp_path / "none", "none", trials=4, tracking=False)
     assert result.trials.pruned_after_epoch.isna().all()
+
+
+def test_pruning_works_with_tpe_whose_study_is_its_own(iris, tmp_path):
+    result, _, _ = run(iris, tmp_path / "tpe", "median", tracking=False, algorithm="tpe")
+    table = result.trials.set_index("trial_id")
+    assert set(table[table.pruned_after_epoch.notna()].index) == {"3", "4", "5"}
 
 
 def test_an_unknown_pruner_is_refused_with_its_choices(iris, tmp_path):

@@ -54,7 +54,7 @@ class Pruning:
         return self._pruned
 
     # --- the pruner's study ----------------------------------------------------------------------
-    def _study(self):
+    def _pruner_study(self):
         if getattr(self, "_pruning_study", None) is None:
             import optuna
 
@@ -95,7 +95,7 @@ class Pruning:
         value = metrics.get(self.objective.name)
         if self.pruner == "none" or value is None or not math.isfinite(value):
             return trial
-        study = self._study()
+        study = self._pruner_study()
         mirror = self._mirrors.get(trial_id)
         if mirror is None:
             mirror = self._mirrors[trial_id] = study.ask()
@@ -119,7 +119,7 @@ class Pruning:
         ended = self.trials[trial.trial_id]
         existed = getattr(self, "_pruning_study", None) is not None
         mirror = self._mirrors.pop(trial.trial_id, None) if existed else None
-        study = self._study()  # when built just now, it was built with this trial in it
+        study = self._pruner_study()  # when built just now, it was built with this trial in it
         if not existed:
             return
         if mirror is None:  # no epoch reported here (cross-validation, or handed out before a reload)
