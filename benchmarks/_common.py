@@ -14,7 +14,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the scripts run as `python benchmarks/x.py` from any folder
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "true")
 
 PACKAGES = ("tensorflow", "keras", "keras-tuner", "mlflow", "onnxruntime", "ai-edge-litert",
             "tf2onnx", "scikit-learn", "numpy")

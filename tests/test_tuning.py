@@ -75,6 +75,29 @@ def test_n_trials_leave_n_nested_runs_with_params_and_epoch_histories(tmp_path, 
     assert client.get_run(result.run_id).data.metrics["best_score"] == pytest.approx(result.best_score)
 
 
+def test_tracking_stays_synchronous_when_mlflow_async_logging_is_switched_on(tmp_path, iris, store,
+                                                                            monkeypatch):
+    """With MLFLOW_ENABLE_ASYNC_LOGGING on, MLflow would queue each write and every trial's
+    `set_terminated` would then join the queue's threads (about 0.5 s a trial on 2 cores); the
+    tracker's writes never start that queue, and every metric still lands."""
+    from mlflow.utils.async_logging.async_logging_queue import AsyncLoggingQueue
+
+    activated = []
+    activate = AsyncLoggingQueue.activate
+    monkeypatch.setattr(AsyncLoggingQueue, "activate",
+                        lambda queue: (activated.append(queue), activate(queue))[1])
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "true")
+    result = search(iris, families=["mlp"], max_trials=2, max_epochs=2, seed=2, pruner="median",
+                    directory=str(tmp_path / "search"), tracking_uri=store, progress=False,
+                    retrain=False)
+    assert activated == []
+    client, runs = trial_runs(store, result.run_id)
+    assert len(runs) == 2
+    for run in runs:
+        steps = [point.step for point in client.get_metric_history(run.info.run_id, "val_accuracy")]
+        assert steps == [0, 1] and run.data.params
+
+
 class PoisonedHyperModel(ZooHyperModel):
     """Feeds NaN inputs to the fits listed in `poisoned` (counted from 1)."""
 

@@ -17,6 +17,9 @@ JOURNAL = "tracking_journal.jsonl"
 # calls that write: offline they go to the journal; the rest read, and offline find nothing
 WRITES = ("create_run", "log_batch", "set_tag", "set_terminated", "update_run", "delete_run",
           "log_artifact", "log_artifacts")
+# writes MLflow would queue when MLFLOW_ENABLE_ASYNC_LOGGING is on; each `set_terminated` then
+# shuts the queue's threads down (about 0.5 s a trial here), so they always go synchronously
+SYNCHRONOUS = ("log_batch", "set_tag", "log_param", "log_metric")
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "zoo.trial_id"
 # what MLflow 3's UI reads to open an experiment under model training, not its GenAI overview
@@ -78,6 +81,8 @@ class _ResilientClient:
         method = getattr(self._client, name)
 
         def call(*args, **kwargs):
+            if name in SYNCHRONOUS:  # MLFLOW_ENABLE_ASYNC_LOGGING would cost a thread join a trial
+                kwargs.setdefault("synchronous", True)
             if not self.offline:
                 try:
                     return method(*args, **kwargs)
@@ -201,9 +206,9 @@ def replay_journal(directory, uri=None):
 class Tracker:
     """One parent run per search, one nested run per trial; each epoch's metrics in one batch.
 
-    Batches are synchronous on purpose: MLflow's asynchronous queue is shut down (a thread join
-    of up to a second) by every `set_terminated`, which costs more per trial than the few
-    milliseconds of one synchronous batch per epoch.
+    Writes are synchronous on purpose (see SYNCHRONOUS): MLflow's asynchronous queue is shut down
+    (a thread join of up to a second) by every `set_terminated`, which costs more per trial than
+    the few milliseconds of one synchronous batch per epoch.
     """
 
     def __init__(self, uri, experiment, journal_dir=None):
@@ -280,7 +285,7 @@ class Tracker:
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items() if v is not None]
         if items:
-            self.client.log_batch(run_id, metrics=items, synchronous=True)
+            self.client.log_batch(run_id, metrics=items)
 
     def end_trial(self, run_id, *, status, metrics=None, reason=None):
         if metrics:
