@@ -30,10 +30,16 @@ TOKEN = "cluster-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def auth_server(tmp_path_factory):
+def auth_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("mlflow-auth")
+
+
+@pytest.fixture(scope="module")
+def auth_server(auth_folder):
     """One authenticated tracking server for the module, answering to loopback and `zoo-tracking`
-    (not the session's open `tracking_server`: these tests need MLflow's basic-auth app)."""
-    folder = tmp_path_factory.mktemp("mlflow-auth")
+    (not the session's open `tracking_server`: these tests need MLflow's basic-auth app); its
+    users in `auth_folder`/basic_auth.db (the default `--auth-db`)."""
+    folder = auth_folder
     credentials = secret_file(folder / "credentials", f"{USERNAME}:{PASSWORD}")
     server, uri = start_tracking_server(folder, f"sqlite:///{folder}/mlflow.db", extra_args=(
         "--credentials-file", credentials, "--allowed-hosts", "zoo-tracking"))
@@ -71,6 +77,25 @@ def test_authenticated_tracking_server_refuses_anonymous_calls_and_foreign_host_
                 env=clean_env(MLFLOW_TRACKING_USERNAME=USERNAME, MLFLOW_TRACKING_PASSWORD="not-the-password"))
     assert f"refused the user '{USERNAME}'" in one_error_line(wrong)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_verified_credential_is_kept_so_requests_skip_the_password_hash(auth_server, auth_folder):
+    """MLflow checks the password hash on every request (about 0.5 s on 2 cores, several a trial);
+    the server keeps a verified credential for `AUTH_CACHE_SECONDS`. Seen from outside: once
+    verified, a password changed out of band still opens the server for that long, while a
+    password never verified is checked against the database."""
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore()
+    store.init_db(f"sqlite:///{auth_folder}/basic_auth.db")
+    assert rest_status(auth_server, username=USERNAME, password=PASSWORD) == 200  # verified once
+    store.update_user(USERNAME, password="a-changed-admin-password")
+    try:
+        assert rest_status(auth_server, username=USERNAME, password=PASSWORD) == 200  # kept
+        assert rest_status(auth_server, username=USERNAME, password="a-changed-admin-password") == 200
+        assert rest_status(auth_server, username=USERNAME, password="not-the-password") == 401
+    finally:
+        store.update_user(USERNAME, password=PASSWORD)
 
 
 def test_tls_chief_with_a_token_serves_its_workers_only(tmp_path, auth_server, monkeypatch):

@@ -143,6 +143,12 @@ def mlflow_command(*, host, port, backend_store, artifacts, server_workers=1, au
     return command
 
 
+# MLflow checks the password hash on every request (about 0.5 s on 2 cores: seconds a trial);
+# a verified credential is kept this long in each server worker, so a password changed out of
+# band still opens that worker for up to this long (MLflow's own cache, off by default)
+AUTH_CACHE_SECONDS = 60
+
+
 def _auth_environment(auth, folder):
     """The variables that give `mlflow server --app-name basic-auth` its set-up: an auth config
     file written in `folder` (no secret in it) and the admin's credentials."""
@@ -151,7 +157,8 @@ def _auth_environment(auth, folder):
         handle.write("[mlflow]\ndefault_permission = READ\n"
                      f"database_uri = {auth.database.replace('%', '%%')}\n"
                      f"admin_username = {auth.username}\n"
-                     "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+                     "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                     f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n")
     return {"MLFLOW_AUTH_CONFIG_PATH": config, ADMIN_USERNAME_ENV: auth.username,
             ADMIN_PASSWORD_ENV: auth.password,
             # CSRF protection of MLflow's sign-up form: one key shared by the server's workers
