@@ -1,5 +1,7 @@
-"""The README's Python blocks (collected by pytest-markdown-docs) each run in an empty folder."""
+"""The README's Python blocks (collected by pytest-markdown-docs) each run in an empty folder; the
+slowest files are handed to the test processes first."""
 
+import collections
 import os
 
 import pytest
@@ -7,6 +9,42 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# The slowest files of a full run (`--durations`, and each file alone). xdist hands out whole
+# files (`--dist loadfile`) in collection order (`--no-loadscope-reorder`; its own order is most
+# tests first, which put these few-test files at the end): these first, so that the files handed
+# out last are short ones and neither process waits long for the other at the end; the rest in
+# xdist's order. The quick benchmark, which runs two scripts at a time itself, comes after the
+# multi-process searches, whose timeouts are set for the load of the other test process only.
+SLOWEST_FILES = (
+    "tests/test_distributed.py",
+    "tests/test_tuning.py",
+    "tests/test_new_user.py",
+    "tests/test_auth.py",
+    "tests/test_techniques.py",
+    "tests/test_faults.py",
+    "tests/test_resume.py",
+    "tests/test_pipeline_raw_data.py",
+    "README.md",
+    "tests/test_benchmarks_quick.py",
+)
+
+
+def _file_of(item):
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    tests_in = collections.Counter(_file_of(item) for item in items)
+
+    def rank(item):
+        name = _file_of(item)
+        if name in SLOWEST_FILES:
+            return SLOWEST_FILES.index(name), 0
+        return len(SLOWEST_FILES), -tests_in[name]
+
+    items.sort(key=rank)  # stable: each file's tests stay together, in their order
 
 
 @pytest.fixture(autouse=True)

@@ -115,6 +115,8 @@ def grid_best(config, epochs):
 
 
 def test_zoo_lr_find_suggests_within_10x_of_a_grids_best_for_three_families(tmp_path, monkeypatch):
+    """Also the one real `zoo lr-find` run of the suite: it writes the plot and the JSON (the bad
+    ranges and configs are in test_techniques.py)."""
     from keras_zoo.config import parse_config
 
     monkeypatch.chdir(tmp_path)
@@ -122,13 +124,17 @@ def test_zoo_lr_find_suggests_within_10x_of_a_grids_best_for_three_families(tmp_
     running = {}
     for name, (config, _) in configs.items():
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
+        steps = ["--steps", "100"] if name == "mlp" else []  # the default, given: the flag is read
         running[name] = subprocess.Popen(
-            [sys.executable, "-m", "keras_zoo", "lr-find", f"{name}.yaml", "--out", f"out-{name}"],
+            [sys.executable, "-m", "keras_zoo", "lr-find", f"{name}.yaml", "--out", f"out-{name}", *steps],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     bests = {name: grid_best(parse_config(config), epochs) for name, (config, epochs) in configs.items()}
     for name, process in running.items():
         stdout, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr[-2000:]
+        assert "suggested learning_rate=" in stdout
+        assert os.path.getsize(tmp_path / f"out-{name}" / "lr_finder.png") > 0
+        assert os.path.isfile(tmp_path / f"out-{name}" / "lr_finder.json")
         suggested = json.loads((tmp_path / f"out-{name}" / "lr_finder.json").read_text())["suggested_learning_rate"]
         assert f"suggested learning_rate={suggested:.3g}" in stdout
         best, scores = bests[name]

@@ -49,8 +49,10 @@ def csv_run(tmp_path_factory):
     held_out.to_csv(folder / "new.csv", index=False)
     (folder / "config.yaml").write_text(yaml.safe_dump({
         "data": {"source": "sales.csv", "target": "label"},
-        "model": {"name": "mlp", "params": {"learning_rate": 0.003}},
-        "search": {"max_trials": 1, "max_epochs": 40, "tune_training": False},
+        # 10 epochs at 0.01 reach 0.90 held-out accuracy (40 at 0.003 reached 0.80): the export
+        # and prediction checks below need a model that learned, not a long training
+        "model": {"name": "mlp", "params": {"learning_rate": 0.01}},
+        "search": {"max_trials": 1, "max_epochs": 10, "tune_training": False},
         "tracking": {"uri": f"sqlite:///{folder}/mlflow.db"},
         "export": {"enabled": True}}))
     run = zoo("run", "config.yaml", "--out", "out", cwd=folder)
@@ -72,19 +74,23 @@ def test_zoo_run_prints_the_schema_and_exports_every_format(csv_run):
     assert manifest["preprocessing"]["tabular"]["vocabularies"]["region"][0] in {"north", "south", "east", "west"}
 
 
-def predict_in_process(folder, *args, capsys):
-    """`zoo predict` through the CLI's own entry point, in this process (no TensorFlow start-up)."""
+def zoo_in_process(folder, *args, capsys):
+    """A `zoo` command through the CLI's own entry point, in this process (no TensorFlow start-up)."""
     from keras_zoo.cli import main
 
     capsys.readouterr()
     here = os.getcwd()
     os.chdir(folder)
     try:
-        code = main(["predict", *map(str, args)])
+        code = main([*map(str, args)])
     finally:
         os.chdir(here)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def predict_in_process(folder, *args, capsys):
+    return zoo_in_process(folder, "predict", *args, capsys=capsys)
 
 
 def test_zoo_predict_agrees_in_every_format_on_raw_rows(csv_run, capsys):
@@ -192,7 +198,8 @@ def test_series_windows_split_by_time_and_beat_the_last_value(tmp_path):
         assert t[split].min() > t["train"].max()
         assert not train_rows & {row for end in t[split] for row in range(end - window, end + 1)}
     assert t["test"].min() > t["val"].max()
-    result = search(data, families=["gru"], max_trials=1, max_epochs=40, tracking=False,
+    # 15 epochs: MAE 1.39 against the naive forecast's 3.47 (40 epochs: 1.35)
+    result = search(data, families=["gru"], max_trials=1, max_epochs=15, tracking=False,
                     progress=False, directory=str(tmp_path / "search"), tune_training=False,
                     params={"learning_rate": 0.01})
     report = evaluate_step(result, data, str(tmp_path))
@@ -201,15 +208,13 @@ def test_series_windows_split_by_time_and_beat_the_last_value(tmp_path):
     assert {"mase", "naive_mase", "seasonal_naive_mase"} <= set(metrics)
 
 
-def test_zoo_evaluate_names_the_two_inputs_of_a_gnn(tmp_path):
+def test_zoo_evaluate_names_the_two_inputs_of_a_gnn(tmp_path, capsys):
+    # in this process: `zoo evaluate`'s mistakes in real processes are test_evaluation_cli.py's
     import zoo
 
     zoo.create_model("gnn", input_shape=(10, 4), num_outputs=3).save(tmp_path / "gnn.keras")
-    done = zoo_cli_evaluate(tmp_path)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "takes 2 inputs ('features', 'adjacency')" in lines[0], done.stderr
-
-
-def zoo_cli_evaluate(folder):
-    return zoo("evaluate", "gnn.keras", "--data", "iris", "--out", "report", cwd=folder)
+    code, _, err = zoo_in_process(tmp_path, "evaluate", "gnn.keras", "--data", "iris", "--out", "report",
+                                  capsys=capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "takes 2 inputs ('features', 'adjacency')" in lines[0], err
