@@ -72,6 +72,7 @@ OURS = {
     "ours evolution": {"algorithm": "evolution"},
     "ours tpe": {"algorithm": "tpe"},
     "ours tpe + median pruner": {"algorithm": "tpe", "pruner": "median"},
+    "ours random + early stopping 3": {"algorithm": "random", "early_stopping_patience": 3},
 }
 PEERS = ("keras-tuner hyperband", "optuna tpe + median", "autokeras")
 KERAS_BASED_PEERS = PEERS
@@ -515,9 +516,11 @@ def records(results, size):
                 for method in methods:
                     r = results.get(f"{method} | {dataset} | {seed} | {budget}", {})
                     scored.append((r.get("score") if r.get("counts") else None, method))
-                ordered = sorted(scored, key=lambda item: -item[0] if item[0] is not None else float("inf"))
-                for position, (_, method) in enumerate(ordered):
-                    ranks[budget][method].append(position + 1)
+                for value, method in scored:  # ties share their mean rank; a missing one is last
+                    key = value if value is not None else float("-inf")
+                    above = sum(1 for v, _ in scored if (v if v is not None else float("-inf")) > key)
+                    tied = sum(1 for v, _ in scored if (v if v is not None else float("-inf")) == key)
+                    ranks[budget][method].append(above + (tied + 1) / 2)
     mean_rank = {b: {m: statistics.fmean(v) for m, v in ranks[b].items() if v} for b in ranks}
     for method in methods:
         row = [method]
@@ -541,12 +544,13 @@ def records(results, size):
     notes = [f"seeds {size['seeds']}, budgets {size['budgets']} s; no new trial after "
              f"{SOFT_SHARE:.0%} of the budget for every method; a result counts only if its wall "
              "time (after imports and data loading) was within the budget",
-             "scores: test accuracy, R² for diabetes and sunspots; ranks per dataset and seed, a "
-             "missing result last",
+             "scores: test accuracy, R² for diabetes and sunspots; ranks per dataset and seed (ties "
+             "share their mean rank, a missing result is last), then the mean",
              f"peers: {PEER_EPOCHS} epochs a trial; ours: its own max_epochs (default); every run "
              "one process on one core"]
     if digits and all(d.get("counts") for d in digits):
-        notes.append("ours (defaults) on digits within 120 s: "
+        notes.append("ours (defaults) on digits at budgets up to 120 s ("
+                     + ", ".join(str(b) for b in size["budgets"] if b <= 120) + " s), per seed: "
                      + ", ".join(f"{d['score']:.4f}" for d in digits) + " (target ≥ 0.99)")
     figures.append(figure(
         3, "Search quality at equal wall budgets: ours vs Keras Tuner, Optuna, AutoKeras, scikit-learn",
@@ -595,8 +599,49 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS))
     parser.add_argument("--methods", nargs="+", choices=list(OURS) + list(PEERS))
     parser.add_argument("--slots", type=int)
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="no runs: one figure from the results of earlier runs' JSON files")
+    parser.add_argument("--rename", nargs="+", default=[], metavar="A=B",
+                        help="with --merge: method A's results are method B's (e.g. 'ours "
+                             "tpe=ours (defaults)' once the defaults are that variant; each "
+                             "method once, so the ranks count no run twice)")
     args, rest = parser.parse_known_args(argv)
+    if args.merge:
+        pairs = lambda items: [tuple(item.split("=", 1)) for item in items]  # noqa: E731
+        _common.run_script(lambda quick: merge(args.merge, pairs(args.rename)), rest)
+        return
     _common.run_script(lambda quick: run(quick, args), rest)
+
+
+def merge(paths, rename=()):
+    """One figure from several runs' records (e.g. peers and our variants run apart): their
+    results side by side, ranked together; a cell no run filled counts as missing."""
+    results, size = {}, {"budgets": [], "seeds": [], "datasets": [], "methods": []}
+    spent = {"wall_s": 0.0, "cpu_s": 0.0}  # the runs' own, not this merge's
+    for path in paths:
+        with open(path) as handle:
+            for record in json.load(handle):
+                if record["figure"] != 3:
+                    continue
+                results.update(record["details"]["results"])
+                spent["wall_s"] += record.get("wall_s", 0.0)
+                spent["cpu_s"] += record.get("cpu_s", 0.0)
+                for key in size:
+                    size[key] += [v for v in record["details"]["size"][key] if v not in size[key]]
+    renamed = dict(rename)  # all at once: 'A=B B=C' moves A to B and B to C
+    results = {renamed.get(key.split(" | ", 1)[0], key.split(" | ", 1)[0]) + " | " + key.split(" | ", 1)[1]: value
+               for key, value in results.items()}
+    size["methods"] = [renamed.get(m, m) for m in size["methods"]]
+    size["methods"] = list(dict.fromkeys(m for m in size["methods"] if m != "scikit-learn"))
+    order = list(OURS) + list(PEERS)
+    size["methods"].sort(key=order.index)
+    size["datasets"].sort(key=list(DATASETS).index)
+    figures = records(results, size)
+    for record in figures:
+        record.update({key: round(value, 1) for key, value in spent.items()})
+        record["notes"].append(f"merged from {len(paths)} runs' records"
+                               + "".join(f"; {old!r} shown as {new!r}" for old, new in rename))
+    return figures
 
 
 if __name__ == "__main__":

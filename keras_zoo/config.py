@@ -107,7 +107,7 @@ class ModelConfig(_Section):
 
 
 class SearchConfig(_Section):
-    algorithm: Literal[ALGORITHMS] = "random"
+    algorithm: Literal[ALGORITHMS] = "hyperband"  # chosen from benchmarks/ figure 3 (README)
     objective: Optional[str] = None
     max_trials: int = Field(10, ge=1)
     max_epochs: int = Field(10, ge=1)
