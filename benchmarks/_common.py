@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -163,6 +164,26 @@ def _jsonable(value):
 def python():
     """The interpreter running the benchmarks (the project's virtualenv)."""
     return sys.executable
+
+
+def run_group(command, timeout, **kwargs):
+    """Run `command` in its own process group, ended whole (its children too) when it finishes or
+    at `timeout` seconds; (returncode, stdout, stderr), returncode None when it timed out."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, **kwargs)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+        returncode = process.returncode
+    except subprocess.TimeoutExpired:
+        returncode = None
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # anything it left behind
+        except ProcessLookupError:
+            pass
+    if returncode is None:
+        stdout, stderr = process.communicate()
+    return returncode, stdout or "", stderr or ""
 
 
 def run_quiet(command, **kwargs):

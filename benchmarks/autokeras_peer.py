@@ -28,31 +28,23 @@ AUTOKERAS = "autokeras==3.0.0"
 CHILD = r'''
 import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.join(os.environ["PYTHONPATH"], "benchmarks"))
 budget, epochs, work, out = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 max_trials = int(sys.argv[5])
 started = time.perf_counter()
 import numpy as np
 import autokeras as ak
 import keras
-import keras_tuner as kt
+from autokeras_peer import cast_dense_units
+from search_quality import budgeted
 from zoo.data import load_dataset
-# AutoKeras 3.0.0 hands Dense a numpy int64 `units` (its head reads the label shape), which
-# Keras 3.15 refuses; this shim casts it to int and changes nothing else.
-_dense_init = keras.layers.Dense.__init__
-def _dense_init_int(self, units, *args, **kwargs):
-    _dense_init(self, int(units), *args, **kwargs)
-keras.layers.Dense.__init__ = _dense_init_int
+cast_dense_units()
 data = load_dataset("digits", shape="image", seed=0)
 keras.utils.set_random_seed(0)
 clf = ak.ImageClassifier(max_trials=max_trials, overwrite=True, seed=0, directory=work, project_name="ak")
 oracle = clf.tuner.oracle
-populate = oracle.populate_space
 t0 = time.monotonic()
-def budgeted(trial_id):
-    if oracle.trials and time.monotonic() - t0 >= budget:  # at least one trial, as ours
-        return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
-    return populate(trial_id)
-oracle.populate_space = budgeted
+budgeted(oracle, budget, t0)  # no new trial after the budget (at least one), as ours
 clf.fit(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val), epochs=epochs, verbose=0)
 predicted = np.asarray(clf.predict(data.X_test, verbose=0)).reshape(-1).astype("int64")
 accuracy = float(np.mean(predicted == data.y_test))
@@ -60,6 +52,19 @@ trials = sum(t.status == "COMPLETED" for t in oracle.trials.values())
 json.dump({"accuracy": accuracy, "wall_with_import": time.perf_counter() - started,
            "wall": time.monotonic() - t0, "trials": trials, "autokeras": ak.__version__}, open(out, "w"))
 '''
+
+
+def cast_dense_units():
+    """AutoKeras 3.0.0 hands Dense a numpy int64 `units` (its head reads the label shape), which
+    Keras 3.15 refuses: cast it to int, nothing else changed. Called in AutoKeras's children."""
+    import keras
+
+    init = keras.layers.Dense.__init__
+
+    def cast(self, units, *args, **kwargs):
+        init(self, int(units), *args, **kwargs)
+
+    keras.layers.Dense.__init__ = cast
 
 
 def sizes(quick):

@@ -13,7 +13,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,21 +44,11 @@ def run_script(name, figures, json_path, quick, timeout):
         command.append("--quick")
     started, cpu = time.perf_counter(), _common.cpu_seconds()
     print(f"[run_all] {name} (figure {', '.join(map(str, figures))})...", flush=True)
-    # its own process group, ended whole when it finishes or times out (a script's children,
-    # e.g. the AutoKeras process, must not run on and load the machine)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        _, stderr = process.communicate(timeout=timeout)
-        failure = None if process.returncode == 0 else stderr.strip()[-2000:]
-    except subprocess.TimeoutExpired:
-        failure = f"timed out after {timeout} s"
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.communicate()
+    # its own process group, ended whole (a script's children, e.g. the AutoKeras process, must
+    # not run on and load the machine)
+    returncode, _, stderr = _common.run_group(command, timeout)
+    failure = (f"timed out after {timeout} s" if returncode is None
+               else None if returncode == 0 else stderr.strip()[-2000:])
     wall, used = time.perf_counter() - started, _common.cpu_seconds() - cpu
     if failure is None and os.path.exists(json_path):
         with open(json_path) as handle:

@@ -34,9 +34,7 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -74,8 +72,7 @@ OURS = {
     "ours tpe + median pruner": {"algorithm": "tpe", "pruner": "median"},
     "ours random + early stopping 3": {"algorithm": "random", "early_stopping_patience": 3},
 }
-PEERS = ("keras-tuner hyperband", "optuna tpe + median", "autokeras")
-KERAS_BASED_PEERS = PEERS
+PEERS = ("keras-tuner hyperband", "optuna tpe + median", "autokeras")  # the Keras-based peers
 
 
 def write_csvs(work, datasets):
@@ -104,28 +101,34 @@ def config_for(dataset, seed, work, search=None, budget=None, tracking_uri=None)
                          "tracking": tracking})
 
 
-def score(model_or_predictions, data):
-    """Test accuracy (classification) or R² (regression, series)."""
+def score(model_or_predictions, data, split="test"):
+    """Accuracy (classification) or R² (regression, series) on `split`, of a model or of its
+    predictions."""
     import numpy as np
     from sklearn.metrics import r2_score
 
     predictions = model_or_predictions
     if hasattr(model_or_predictions, "predict"):
-        predictions = model_or_predictions.predict(data.X_test, verbose=0)
+        predictions = model_or_predictions.predict(getattr(data, f"X_{split}"), verbose=0)
     predictions = np.asarray(predictions)
+    y = np.asarray(getattr(data, f"y_{split}")).reshape(-1)
     if data.task == "regression":
-        return float(r2_score(np.asarray(data.y_test).reshape(-1), predictions.reshape(-1)))
+        return float(r2_score(y, predictions.reshape(-1)))
     if predictions.ndim == 2 and predictions.shape[1] > 1:
         labels = predictions.argmax(1)
     elif predictions.dtype.kind == "f":
         labels = (predictions.reshape(-1) > 0.5).astype(int)
     else:
         labels = predictions.reshape(-1)
-    return float(np.mean(labels == np.asarray(data.y_test).reshape(-1)))
+    return float(np.mean(labels == y))
 
 
 def objective_of(data):
-    return ("val_loss", "min") if data.task == "regression" else ("val_accuracy", "max")
+    """The objective and its direction, as the search picks them for this task."""
+    from tuning.options import default_objective, objective_direction
+
+    name = default_objective(data.task)
+    return name, objective_direction(name)
 
 
 # --- one run, in its own process ---------------------------------------------------------------
@@ -204,6 +207,7 @@ def run_optuna(config, data, soft, started):
     from keras_tuner.engine import hyperparameters as hp_module
 
     from keras_zoo.pipeline import hypermodel_for
+    from tuning.options import is_better
     from tuning.tpe import _suggest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -248,9 +252,7 @@ def run_optuna(config, data, soft, started):
                                  callbacks=[report, keep], verbose=0)
         values = history.history[name]
         value = max(values) if direction == "max" else min(values)
-        better = best["value"] is None or (value > best["value"] if direction == "max"
-                                           else value < best["value"])
-        if better:
+        if is_better(value, best["value"], name):
             best.update(model=model, value=value)
         if report.pruned:
             raise optuna.TrialPruned()
@@ -273,13 +275,10 @@ spec = json.load(open(sys.argv[1]))
 import numpy as np
 import autokeras as ak
 import keras
-import keras_tuner as kt
 import search_quality as q
+from autokeras_peer import cast_dense_units
 from keras_zoo.pipeline import load_data
-_dense_init = keras.layers.Dense.__init__  # AutoKeras 3.0.0 hands Dense a numpy int64 `units`
-def _dense_init_int(self, units, *args, **kwargs):
-    _dense_init(self, int(units), *args, **kwargs)
-keras.layers.Dense.__init__ = _dense_init_int
+cast_dense_units()
 config = q.config_for(spec["dataset"], spec["seed"], spec["csvs"])
 data = load_data(config)
 keras.utils.set_random_seed(spec["seed"])
@@ -336,23 +335,13 @@ def launch(spec, core):
     if core is not None and shutil.which("taskset"):
         command = ["taskset", "-c", str(core)] + command
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
     limit = spec["budget"] + GRACE_S  # a result past the budget does not count anyway
-    try:
-        _, stderr = process.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+    returncode, _, stderr = _common.run_group(command, limit, env=env)
+    if returncode is None:
         return {"error": f"ended at {limit} s"}
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # anything it left behind
-        except ProcessLookupError:
-            pass
-    if process.returncode != 0 or not os.path.exists(spec["out"]):
-        return {"error": (stderr or "").strip().splitlines()[-1][:300] if stderr else
-                f"exit {process.returncode}"}
+    if returncode != 0 or not os.path.exists(spec["out"]):
+        return {"error": stderr.strip().splitlines()[-1][:300] if stderr.strip() else
+                f"exit {returncode}"}
     with open(spec["out"]) as handle:
         return json.load(handle)
 
@@ -362,7 +351,10 @@ def sklearn_best(dataset, seed, csvs):
     train + validation, scored on test; the series also tries the naive forecast."""
     import numpy as np
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import Ridge, RidgeClassifier
     from sklearn.pipeline import make_pipeline
@@ -408,12 +400,12 @@ def sklearn_best(dataset, seed, csvs):
         for name, make in candidates.items():
             model = make().fit(flat("train"), y_train)
             predicted = model.predict(flat("val"))
-            value = score_val(predicted, y_val, regression)
+            value = score(predicted, data, "val")
             if chosen_val is None or value > chosen_val:
                 chosen, chosen_val = name, value
         if getattr(data, "series", None):
             index = data.series["target_index"]
-            naive_val = score_val(np.asarray(data.X_val)[:, -1, index], y_val, True)
+            naive_val = score(np.asarray(data.X_val)[:, -1, index], data, "val")
             if naive_val > chosen_val:
                 chosen = "naive forecast"
         if chosen == "naive forecast":
@@ -429,15 +421,6 @@ def sklearn_best(dataset, seed, csvs):
             model = candidates[chosen]().fit(both, np.concatenate([y_train, y_val]))
             test = score(model.predict(flat("test")), data)
     return {"score": test, "wall": watch.wall, "trials": len(candidates), "chosen": chosen}
-
-
-def score_val(predicted, y, regression):
-    import numpy as np
-    from sklearn.metrics import r2_score
-
-    if regression:
-        return float(r2_score(y, np.asarray(predicted).reshape(-1)))
-    return float(np.mean(np.asarray(predicted).reshape(-1) == y))
 
 
 def sizes(quick):
@@ -537,7 +520,7 @@ def records(results, size):
         table.append(row)
     top = max(size["budgets"])
     ours_default = mean_rank[top].get("ours (defaults)")
-    peers = {m: mean_rank[top][m] for m in KERAS_BASED_PEERS if m in mean_rank[top]}
+    peers = {m: mean_rank[top][m] for m in PEERS if m in mean_rank[top]}
     first = ours_default is not None and all(ours_default < v for v in peers.values())
     digits = [results.get(f"ours (defaults) | digits | {s} | {b}", {})
               for s in size["seeds"] for b in size["budgets"] if b <= 120]
