@@ -55,6 +55,8 @@ class Manifest:
     # what a deployment applies beside the artifact: class names, and for inputs that are codes,
     # the vocabularies and encodings that turn raw columns into them (`zoo predict` reads it)
     preprocessing: dict = None
+    # a deployment-aware search's figures for this model beside what the export measured
+    deployment: dict = None
 
     @property
     def ok(self):

@@ -118,6 +118,12 @@ class SearchConfig(_Section):
     max_consecutive_failures: int = Field(3, ge=1)
     early_stopping_patience: Optional[int] = Field(None, ge=1)
     pruner: Literal[PRUNERS] = "none"
+    # deployment-aware search: {cost: limit} over params, flops, tflite_size_kb, tflite_latency_ms;
+    # several objectives (the model metric first, then costs) keep a Pareto front, and `select`
+    # picks the member retrained and exported (`knee`, or an objective's name)
+    constraints: Optional[dict[str, float]] = None
+    objectives: Optional[list[str]] = None
+    select: Optional[str] = None
     tune_training: bool = True
     # distributed search: seconds without contact before a worker's trial is handed on
     worker_timeout: Optional[float] = Field(None, gt=0)
@@ -138,6 +144,8 @@ class ExportConfig(_Section):
     enabled: bool = False
     formats: list[str] = Field(default_factory=lambda: list(FORMATS))
     quantize: list[str] = Field(default_factory=list)
+    # with search.objectives: every member of the Pareto front retrained and exported to front/
+    front: bool = False
 
 
 class RunConfig(_Section):
@@ -165,6 +173,7 @@ def search_options(config, directory, *, verbose=False, retrain=True, **override
         batch_sizes=tuple(search.batch_sizes),
         max_consecutive_failures=search.max_consecutive_failures,
         early_stopping_patience=search.early_stopping_patience, pruner=search.pruner,
+        constraints=search.constraints, objectives=search.objectives, select=search.select,
         tune_training=search.tune_training, class_weight=model.class_weight,
         transfer=model.transfer, directory=directory, tracking_uri=tracking.uri,
         experiment=tracking.experiment, tracking=tracking.enabled,

@@ -17,10 +17,12 @@ class RunOutcome:
     model_path: str
     report: object = None
     manifest: object = None
+    front: list = None  # with export.front: each Pareto-front member's export (front/front.json)
 
     @property
     def ok(self):
-        return self.manifest is None or self.manifest.ok
+        exported = self.manifest is None or self.manifest.ok
+        return exported and all(member["ok"] for member in self.front or ())
 
 
 def load_data(config):
@@ -78,6 +80,12 @@ def hypermodel_for(config, data):
 
 def check_export(config):
     """Export settings checked before anything runs (no TensorFlow)."""
+    if config.export.front and not config.search.objectives:
+        from zoo.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "`export.front` exports every member of the Pareto front: it needs `search.objectives`. "
+            "Received: export.front=True")
     if config.export.enabled:
         from export._options import check_options
 
@@ -119,23 +127,85 @@ def evaluate_step(result, data, out_dir):
         predictions = result.best_model.predict(data.X_test, verbose=0)
         report.metrics.update(forecast_baselines(data, predictions))
         report.save(os.path.join(out_dir, "report"))
+    if result.front is not None:  # a search with several objectives: its front beside the metrics
+        report.tables["pareto_front"] = result.front
+        report.plots["pareto_front"] = result.front_plot
+        report.save(os.path.join(out_dir, "report"))
     if result.tracker:
         report.log_to_mlflow(result.run_id, client=result.tracker.client)
     return report
 
 
 def export_step(config, result, data, out_dir):
+    folder = os.path.join(out_dir, "export")
+    manifest = _export(config, result.best_model, data, folder, result.costs)
+    if result.tracker:
+        result.tracker.client.log_artifacts(result.run_id, folder, "export")
+    return manifest
+
+
+def _export(config, model, data, folder, costs):
     from export import export_model
 
-    folder = os.path.join(out_dir, "export")
-    manifest = export_model(result.best_model, folder, formats=config.export.formats,
+    manifest = export_model(model, folder, formats=config.export.formats,
                             quantize=config.export.quantize,
                             representative_data=data.X_train[:64], samples=data.X_test[:64],
                             labels=data.y_test[:64] if data.task != "regression" else None,
                             preprocessing=preprocessing_description(data))
-    if result.tracker:
-        result.tracker.client.log_artifacts(result.run_id, folder, "export")
+    if costs:
+        manifest.deployment = deployment_agreement(costs, manifest)
+        manifest.write()
     return manifest
+
+
+# how closely the exported float32 TFLite file must match the search's figures for its trial: the
+# same architecture converted the same way gives the same size (the weights' values differ, not
+# their number); latency is a median of tens of microseconds on a shared machine
+SIZE_TOLERANCE = 0.02  # relative
+LATENCY_TOLERANCE = (0.5, 0.05)  # relative, or absolute in ms, whichever is larger
+
+
+def deployment_agreement(costs, manifest):
+    """The search's costs for the exported model beside the export's own measurements of its
+    float32 TFLite file, and whether they agree within the stated tolerances."""
+    record = {"search": {k: v for k, v in costs.items() if v == v and abs(v) != float("inf")},
+              "tolerance": {"tflite_size_kb": f"{SIZE_TOLERANCE:.0%}",
+                            "tflite_latency_ms": f"{LATENCY_TOLERANCE[0]:.0%} or "
+                                                 f"{LATENCY_TOLERANCE[1]} ms, whichever is larger"}}
+    artifact = next((a for a in manifest.artifacts if a.name == "tflite" and a.ok), None)
+    if artifact is None or "tflite_size_kb" not in costs:
+        return record
+    measured = {"tflite_size_kb": artifact.size_bytes / 1024.0,
+                "tflite_latency_ms": (artifact.latency_ms or {}).get("batch_1")}
+    record["export"] = measured
+    agrees = {"tflite_size_kb": abs(measured["tflite_size_kb"] - costs["tflite_size_kb"])
+              <= SIZE_TOLERANCE * costs["tflite_size_kb"]}
+    if measured["tflite_latency_ms"] is not None and "tflite_latency_ms" in costs:
+        allowed = max(LATENCY_TOLERANCE[0] * costs["tflite_latency_ms"], LATENCY_TOLERANCE[1])
+        agrees["tflite_latency_ms"] = abs(measured["tflite_latency_ms"] - costs["tflite_latency_ms"]) <= allowed
+    record["agrees"] = agrees
+    return record
+
+
+def export_front(config, result, data, out_dir, *, selected_ok):
+    """Every member of the Pareto front retrained and exported (verified) to `front/trial_<id>/`;
+    the selected member is `export/`. `front/front.json` lists them with their figures."""
+    from zoo._json import write_json_atomic
+
+    folder = os.path.join(out_dir, "front")
+    members = []
+    for row in result.front.to_dict("records"):
+        trial_id = row["trial_id"]
+        if trial_id == result.trial_id:
+            members.append({**row, "export": os.path.join("..", "export"), "ok": selected_ok})
+            continue
+        model, _ = result.retrain(trial_id)
+        manifest = _export(config, model, data, os.path.join(folder, f"trial_{trial_id}"),
+                           result.costs_of(trial_id))
+        members.append({**row, "export": f"trial_{trial_id}", "ok": manifest.ok})
+    write_json_atomic(os.path.join(folder, "front.json"), {"objectives": list(config.search.objectives),
+                                                            "members": members})
+    return members
 
 
 def preprocessing_description(data):
@@ -160,6 +230,8 @@ def run(config, out_dir, *, verbose=False):
         outcome.report = evaluate_step(result, data, out_dir)
     if config.export.enabled:
         outcome.manifest = export_step(config, result, data, out_dir)
+        if config.export.front and result.front is not None:
+            outcome.front = export_front(config, result, data, out_dir, selected_ok=outcome.manifest.ok)
     print(summary(outcome, config, out_dir), flush=True)
     return outcome
 
@@ -173,7 +245,8 @@ HEADLINE_METRICS = ("accuracy_score", "balanced_accuracy_score", "f1_score", "f1
 def summary(outcome, config, out_dir):
     """The end of `zoo run`: the test metrics, the MLflow run and how to open it, the paths."""
     result, data = outcome.result, outcome.data
-    lines = [f"best {result.objective}={result.best_score:.4f} ({result.family}, on the validation split)"]
+    which = "best" if result.front is None else "chosen"
+    lines = [f"{which} {result.objective}={result.best_score:.4f} ({result.family}, on the validation split)"]
     if outcome.report is not None:
         metrics = outcome.report.metrics
         shown = [k for k in HEADLINE_METRICS if metrics.get(k) is not None] or list(metrics)[:6]
@@ -181,6 +254,13 @@ def summary(outcome, config, out_dir):
         lines.append(f"test metrics ({len(data.y_test)} held-out rows of {data.name}; all "
                      f"{len(metrics)} in report.json):")
         lines += [f"  {k:<{width}}  {metrics[k]:.4f}" for k in shown]
+    if result.costs:
+        lines.append("on-device costs (the search's measurements): " + ", ".join(
+            f"{k} {v:.4g}" for k, v in result.costs.items()))
+    if result.front is not None:
+        lines.append(f"Pareto front of {' vs '.join(config.search.objectives)}: {len(result.front)} "
+                     f"members; trial {result.trial_id} chosen by search.select "
+                     f"'{config.search.select or 'knee'}' (the front is in report.html and MLflow)")
     lines += _tracking_lines(result, config)
     written = [(outcome.model_path, "the best model, on raw inputs")]
     if outcome.report is not None:
@@ -190,6 +270,9 @@ def summary(outcome, config, out_dir):
         verified = "all verified" if outcome.manifest.ok else "some FAILED verification"
         written.append((os.path.join(out_dir, "export", "manifest.json"),
                         f"exports ({', '.join(config.export.formats)}): {verified}"))
+        if config.export.front and result.front is not None:
+            written.append((os.path.join(out_dir, "front", "front.json"),
+                            "every front member, retrained and exported"))
     width = max(len(path) for path, _ in written)
     lines.append("written:")
     lines += [f"  {path:<{width}}  {what}" for path, what in written]

@@ -34,6 +34,10 @@ class SearchOptions:
     max_consecutive_failures: int = 3
     early_stopping_patience: Optional[int] = None
     pruner: str = "none"
+    # deployment-aware search (tuning.deploy): limits on costs, several objectives, the front's pick
+    constraints: Optional[dict] = None
+    objectives: Optional[tuple] = None
+    select: Optional[str] = None
     tune_training: bool = True
     class_weight: object = None
     transfer: Optional[dict] = None
@@ -51,6 +55,8 @@ class SearchOptions:
         families = [self.families] if isinstance(self.families, str) else list(self.families)
         object.__setattr__(self, "families", tuple(families))
         object.__setattr__(self, "batch_sizes", tuple(self.batch_sizes))
+        if self.objectives is not None:
+            object.__setattr__(self, "objectives", tuple(self.objectives))
 
 
 def default_objective(task):

@@ -9,6 +9,7 @@ from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.engine.trial import TrialStatus
 
 from tuning import _kt_compat as kt_compat
+from tuning.deploy import DeploymentAware
 from tuning.pruning import Pruning
 
 
@@ -27,10 +28,24 @@ class EvolutionOracle(kt.Oracle):
         self.sample_size = sample_size
 
     def population(self):
-        """The newest `population_size` completed trials with a score."""
+        """The newest `population_size` completed trials with a score (feasible ones only, when
+        the search has constraints)."""
         done = [self.trials[t] for t in self.end_order
-                if self.trials[t].status == TrialStatus.COMPLETED and self.trials[t].score is not None]
+                if self.trials[t].status == TrialStatus.COMPLETED and self.trials[t].score is not None
+                and self.eligible(self.trials[t])]
         return done[-self.population_size:]
+
+    def eligible(self, trial):
+        """Whether a completed trial may be a parent (`DeploymentAware`: only feasible ones)."""
+        return getattr(self, "is_feasible", lambda _trial: True)(trial)
+
+    def prefers(self, member, parent):
+        """Whether a tournament member beats the parent so far: by score, or with several
+        objectives by Pareto dominance (the tournament's winner is then non-dominated in it)."""
+        deployment = getattr(self, "deployment", None)
+        if deployment is not None and deployment.multi:
+            return self.dominates(member, parent)
+        return self.objective.better_than(member.score, parent.score)
 
     def populate_space(self, trial_id):
         population = self.population()
@@ -42,7 +57,7 @@ class EvolutionOracle(kt.Oracle):
             tournament = rng.sample(population, min(self.sample_size, len(population)))
             parent = tournament[0]
             for member in tournament[1:]:
-                if self.objective.better_than(member.score, parent.score):
+                if self.prefers(member, parent):
                     parent = member
             values = self._mutate(parent.hyperparameters.values, rng)
         if values is None:
@@ -156,8 +171,9 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
 
 
 def _budgeted(cls):
-    """`cls` with the time budget and pruning (tuning.pruning) every algorithm shares."""
-    return type(cls.__name__, (Pruning, _TimeBudget, cls), {"__module__": __name__})
+    """`cls` with the time budget, pruning (tuning.pruning) and the deployment costs
+    (tuning.deploy) every algorithm shares."""
+    return type(cls.__name__, (Pruning, _TimeBudget, DeploymentAware, cls), {"__module__": __name__})
 
 
 RandomOracle = _budgeted(kt.oracles.RandomSearchOracle)
@@ -174,7 +190,7 @@ def _tpe_oracle():
 
 
 def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budget=None,
-                max_consecutive_failures=3, pruner="none"):
+                max_consecutive_failures=3, pruner="none", deployment=None):
     """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution',
     'tpe')."""
     common = {"objective": objective, "seed": seed,
@@ -193,4 +209,5 @@ def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budg
         oracle = cls(max_trials=max_trials, **common)
     oracle.start_budget(time_budget)
     oracle.set_pruner(pruner)
+    oracle.set_deployment(deployment)
     return oracle

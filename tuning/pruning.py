@@ -62,7 +62,7 @@ class Pruning:
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             direction = "maximize" if self.objective.direction == "max" else "minimize"
             self._pruning_study = optuna.create_study(direction=direction, pruner=make_pruner(self.pruner))
-            self._mirrors = {}
+            self._mirrors, self._steps = {}, {}
             for trial_id in self.end_order:  # what a reloaded oracle had seen
                 self._add_ended(self.trials[trial_id])
         return self._pruning_study
@@ -99,6 +99,10 @@ class Pruning:
         mirror = self._mirrors.get(trial_id)
         if mirror is None:
             mirror = self._mirrors[trial_id] = study.ask()
+        steps = self._steps.setdefault(trial_id, set())
+        if int(step) in steps:
+            return trial  # a step reported again (with the trial's costs): the pruner has it
+        steps.add(int(step))
         mirror.report(float(value), int(step))
         if not mirror.should_prune():
             return trial
@@ -119,6 +123,8 @@ class Pruning:
         ended = self.trials[trial.trial_id]
         existed = getattr(self, "_pruning_study", None) is not None
         mirror = self._mirrors.pop(trial.trial_id, None) if existed else None
+        if existed:
+            self._steps.pop(trial.trial_id, None)
         study = self._pruner_study()  # when built just now, it was built with this trial in it
         if not existed:
             return

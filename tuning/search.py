@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from tuning import deploy
 from tuning.options import (
     SearchOptions,
     check_algorithm,
@@ -44,6 +45,28 @@ class SearchResult:
     history: object = None  # keras History of the retrained best model
     family: str = None
     tracker: object = dataclasses.field(default=None, repr=False)  # logs on to the parent run
+    # deployment-aware search (search.constraints / search.objectives): the chosen trial and its
+    # costs, and with several objectives the Pareto front (one row per member) and its plot
+    trial_id: str = None
+    costs: dict = None
+    front: object = None  # pandas.DataFrame
+    front_plot: bytes = dataclasses.field(default=None, repr=False)
+    _plan: object = dataclasses.field(default=None, repr=False)
+
+    def retrain(self, trial_id):
+        """Retrain one trial's configuration as the best was retrained (a front member, to
+        export it too); returns `(model, history)`."""
+        trial = self._plan.oracle.trials[trial_id]
+        return self._plan._retrain(trial)
+
+    def build(self, trial_id):
+        """One trial's model, built (untrained) from its hyperparameters."""
+        return self._plan.hypermodel.build(self._plan.oracle.trials[trial_id].hyperparameters)
+
+    def costs_of(self, trial_id):
+        """One trial's deployment costs as the search measured them."""
+        oracle = self._plan.oracle
+        return oracle.trial_costs(oracle.trials[trial_id])
 
 
 @dataclasses.dataclass
@@ -115,7 +138,9 @@ class _Plan:
         from tuning import tracking
 
         self.data, self.options, self.tracker_module = data, options, tracking
-        self.objective = options.objective or default_objective(data.task)
+        self.objective = (options.objectives[0] if options.objectives else options.objective
+                          or default_objective(data.task))
+        self.deployment = deploy.make_deployment(options.constraints, options.objectives, options.select)
         self.uri = tracking.resolve_uri(options.tracking_uri) if options.tracking else None
         self._check(hypermodel)  # before TensorFlow is imported: nothing is written until all pass
         self.hypermodel = hypermodel or self._build_hypermodel()
@@ -138,6 +163,8 @@ class _Plan:
                                                  params=options.params)
         if hypermodel is not None:
             self.families = hypermodel.families
+        deploy.check_deployment(options.constraints, options.objectives, options.select,
+                                algorithm=options.algorithm, objective=options.objective, task=data.task)
         check_objective(self.objective, data.task)
         if self.objective.startswith("val_") and not options.cv_folds and len(data.X_val) == 0:
             raise InvalidParameterError(
@@ -180,7 +207,7 @@ class _Plan:
             options.algorithm, objective=kt.Objective(self.objective, objective_direction(self.objective)),
             max_trials=options.max_trials, max_epochs=options.max_epochs, seed=options.seed,
             time_budget=options.time_budget, max_consecutive_failures=options.max_consecutive_failures,
-            pruner=options.pruner)
+            pruner=options.pruner, deployment=self.deployment)
 
     def make_tuner(self, oracle, tracker, parent_id, overwrite, progress):
         from tuning.tuner import ZooTuner
@@ -192,7 +219,7 @@ class _Plan:
             algorithm=options.algorithm, max_epochs=options.max_epochs, cv_folds=options.cv_folds,
             seed=options.seed, early_stopping_patience=options.early_stopping_patience,
             fit_verbose=2 if options.verbose else 0, overwrite=overwrite, progress=progress,
-            pruning=options.pruner != "none")
+            pruning=options.pruner != "none", deployment=self.deployment)
 
     # === the steps ==============================================================================
     def run(self, runner):
@@ -207,13 +234,21 @@ class _Plan:
         search_seconds = self._run_trials(runner, tuner, Session(
             tracker, parent_id, self.uri, self.options.experiment, progress))
         best = self._best_trial(oracle, tracker, parent_id)
+        self.oracle = oracle
         model, history = self._retrain(best) if self.options.retrain else (None, None)
         best_values = dict(best.hyperparameters.values)
+        front = oracle.pareto_front() if self.deployment is not None and self.deployment.multi else None
         result = SearchResult(tracker=tracker, best_model=model, best_hyperparameters=best_values,
                               best_score=best.score, objective=self.objective,
-                              trials=_trials_frame(oracle), run_id=parent_id, tracking_uri=self.uri,
+                              trials=_trials_frame(oracle, front), run_id=parent_id, tracking_uri=self.uri,
                               directory=self.options.directory, history=history,
-                              family=self.hypermodel.family_of(best_values))
+                              family=self.hypermodel.family_of(best_values), trial_id=best.trial_id,
+                              _plan=self)
+        if self.deployment is not None:
+            result.costs = oracle.trial_costs(best)
+        if front:
+            result.front = deploy.front_frame(oracle, front, best)
+            result.front_plot = deploy.front_plot(oracle, front, best, self.objective)
         if tracker:
             _log_search_artifacts(tracker, result, self.data, self.options.register_model,
                                   search_seconds, tuner.fit_seconds)
@@ -287,6 +322,11 @@ class _Plan:
         if best_trials:
             return best_trials[0]
         _fail_parent(tracker, parent_id)
+        if self.deployment is not None and self.deployment.constraints and any(
+                t.status == "COMPLETED" for t in oracle.trials.values()):
+            raise SearchFailed(
+                f"no trial met search.constraints ({self.deployment.describe()}): "
+                f"{_smallest_costs(oracle)}; loosen a limit or search smaller models")
         if not oracle.trials and self.options.time_budget:
             raise SearchFailed(
                 f"the time budget ({self.options.time_budget:g} s) ran out before the first trial")
@@ -294,12 +334,14 @@ class _Plan:
 
     def _retrain(self, best):
         """The best configuration retrained for the full epoch budget (Hyperband's best trial may
-        have had a short bracket), keeping the weights of the best validation epoch."""
+        have had a short bracket), keeping the weights of the best validation epoch. It is seeded
+        as its trial was, so a trial that ran the full budget is trained again the same way (what
+        a deployment-aware search measured of it is what gets exported)."""
         import keras
 
         data, options = self.data, self.options
         keras.backend.clear_session()
-        keras.utils.set_random_seed(options.seed)
+        keras.utils.set_random_seed(options.seed + int(best.trial_id))
         model = self.hypermodel.build(best.hyperparameters)
         callbacks = []
         validation = (data.X_val, data.y_val) if len(data.X_val) else None
@@ -356,18 +398,49 @@ def check_grid(hypermodel):
             raise continuous_error(item.name)
 
 
-def _trials_frame(oracle):
+def _smallest_costs(oracle):
+    """The smallest value of each constrained cost among the trials, for the error message."""
+    smallest = {}
+    for trial in oracle.trials.values():
+        for name, value in oracle.trial_costs(trial).items():
+            if name in oracle.deployment.limits:
+                smallest[name] = min(value, smallest.get(name, value))
+    return "the smallest measured were " + ", ".join(f"{k} {v:g}" for k, v in sorted(smallest.items()))
+
+
+def _trials_frame(oracle, front=None):
     import pandas as pd
 
     rows = []
     pruned = getattr(oracle, "pruned_trials", {})
+    deployment = getattr(oracle, "deployment", None)
+    on_front = {t.trial_id for t in front or ()}
     for trial_id in sorted(oracle.trials, key=lambda t: (len(t), t)):  # "10" after "9"
         trial = oracle.trials[trial_id]
         row = {"trial_id": trial_id, "status": trial.status, "score": trial.score,
                "pruned_after_epoch": pruned[trial_id] + 1 if trial_id in pruned else None}
+        if deployment is not None:
+            row.update(oracle.trial_costs(trial))
+            row["feasible"] = oracle.is_feasible(trial) if trial.status == "COMPLETED" else None
+            if deployment.multi:
+                row["pareto"] = trial_id in on_front
         row.update({f"hp:{k}": v for k, v in trial.hyperparameters.values.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _why_not_chosen(oracle, trial):
+    """Why a completed trial of a constrained search can never be chosen, or None."""
+    deployment = getattr(oracle, "deployment", None)
+    if deployment is None or not deployment.constraints:
+        return None
+    trial = oracle.trials[trial.trial_id]
+    over = deployment.violations(oracle.trial_costs(trial))
+    if over:
+        return "over the limit: " + ", ".join(f"{k} {v:.4g} > {limit:g}" for k, (v, limit) in over.items())
+    if not deployment.feasible(oracle.trial_costs(trial)):
+        return "no better than the best within the limits: TFLite not measured"
+    return None
 
 
 def _progress_printer(total, objective, oracle, verbose):
@@ -375,9 +448,12 @@ def _progress_printer(total, objective, oracle, verbose):
 
     def report(trial, result, seconds, worker=None):
         score = result.get("score")
-        if score is not None and is_better(score, best["score"], objective):
+        why_not = _why_not_chosen(oracle, trial) if trial.status == "COMPLETED" else None
+        if score is not None and not why_not and is_better(score, best["score"], objective):
             best["score"] = score
         shown = "failed" if trial.status != "COMPLETED" else f"{objective}={score:.4f}"
+        if why_not:
+            shown += f" ({why_not})"
         left = oracle.budget_left()
         left = "" if left is None else f" | budget left {left:.0f}s"
         best_text = "n/a" if best["score"] is None else f"{best['score']:.4f}"
@@ -399,11 +475,23 @@ def _log_search_artifacts(tracker, result, data, register_model, search_seconds,
         write_json_atomic(best_path, result.best_hyperparameters)
         tracker.log_artifact(parent, trials_path)
         tracker.log_artifact(parent, best_path)
+        if result.front is not None:  # the Pareto front: a table and a plot on the parent run
+            front_path = os.path.join(folder, "pareto_front.csv")
+            result.front.to_csv(front_path, index=False)
+            tracker.log_artifact(parent, front_path)
+            plot_path = os.path.join(folder, "pareto_front.png")
+            with open(plot_path, "wb") as handle:
+                handle.write(result.front_plot)
+            tracker.log_artifact(parent, plot_path)
     tracker.log_metrics(parent, {"best_score": result.best_score, "search_seconds": search_seconds,
                                  "fit_seconds": fit_seconds,
                                  "trials_completed": int((result.trials["status"] == "COMPLETED").sum()),
                                  "trials_failed": int((result.trials["status"] != "COMPLETED").sum())})
     tracker.client.set_tag(parent, "zoo.best_family", result.family)
+    if result.costs:
+        tracker.log_metrics(parent, {f"best_{k}": v for k, v in result.costs.items() if np.isfinite(v)})
+    if result.front is not None:
+        tracker.log_metrics(parent, {"pareto_front_size": len(result.front)})
     if not tracker.offline:  # the splits as MLflow dataset inputs: the UI's Dataset column
         tracker.log_dataset(parent, data)
     if result.best_model is not None:

@@ -64,8 +64,27 @@ class TPEOracle(kt.Oracle):
         self._asked = {}  # Keras Tuner trial id -> the Optuna trial asked for it
 
     # --- the study, rebuilt from the oracle's trials ----------------------------------------
-    def _direction(self):
-        return "maximize" if self.objective.direction == "max" else "minimize"
+    # --- what Optuna is told of a trial (`tuning.deploy.DeploymentAware` adds the costs) -------
+    def directions(self):
+        return ["maximize" if self.objective.direction == "max" else "minimize"]
+
+    def objective_values(self, trial):
+        return None if trial.score is None else [float(trial.score)]
+
+    def constraint_values(self, trial):
+        return {}
+
+    def _tell(self, asked, trial):
+        """Tell Optuna how a trial it asked for ended: its objective values and constraints."""
+        import optuna
+
+        values = self.objective_values(trial) if trial.status == TrialStatus.COMPLETED else None
+        if values is None:
+            self.study().tell(asked, state=optuna.trial.TrialState.FAIL)
+            return
+        for name, value in self.constraint_values(trial).items():
+            asked.set_constraint(name, value)
+        self.study().tell(asked, values)
 
     def study(self):
         """The Optuna study; after a reload, rebuilt from the finished trials."""
@@ -77,7 +96,7 @@ class TPEOracle(kt.Oracle):
             sampler = optuna.samplers.TPESampler(
                 n_startup_trials=self.n_startup_trials, seed=self._seed_state,
                 multivariate=True, group=True)  # group: conditional spaces, as Keras Tuner's
-            self._study = optuna.create_study(direction=self._direction(), sampler=sampler)
+            self._study = optuna.create_study(directions=self.directions(), sampler=sampler)
             self._asked = {}
             for trial_id in self.end_order:
                 self._add_finished(self.trials[trial_id])
@@ -90,9 +109,10 @@ class TPEOracle(kt.Oracle):
                   if not isinstance(hp, hp_module.Fixed)]
         distributions = {hp.name: _distribution(hp) for hp, _ in active}
         params = {hp.name: value for hp, value in active}
-        if trial.status == TrialStatus.COMPLETED and trial.score is not None:
+        values = self.objective_values(trial) if trial.status == TrialStatus.COMPLETED else None
+        if values is not None:
             frozen = optuna.trial.create_trial(params=params, distributions=distributions,
-                                               value=float(trial.score))
+                                               values=values, constraints=self.constraint_values(trial))
         else:
             frozen = optuna.trial.create_trial(params=params, distributions=distributions,
                                                state=optuna.trial.TrialState.FAIL)
@@ -122,13 +142,13 @@ class TPEOracle(kt.Oracle):
             values[hp.name] = value
         return values
 
-    def _score_of(self, values):
-        """The score of a finished trial with these values, or None."""
+    def _finished_with(self, values):
+        """A finished trial with these hyperparameter values and a score, or None."""
         wanted = self._compute_values_hash(values)
         for trial in self.trials.values():
             if (trial.status == TrialStatus.COMPLETED and trial.score is not None
                     and self._compute_values_hash(trial.hyperparameters.values) == wanted):
-                return float(trial.score)
+                return trial
         return None
 
     def populate_space(self, trial_id):
@@ -141,11 +161,11 @@ class TPEOracle(kt.Oracle):
             if not self._duplicate(values):
                 break
             # a configuration tried before: TPE learns its known result and is asked again
-            known = self._score_of(values)
+            known = self._finished_with(values)
             if known is None:
                 study.tell(asked, state=optuna.trial.TrialState.FAIL)
             else:
-                study.tell(asked, known)
+                self._tell(asked, known)
         else:  # TPE keeps proposing tried points (a small space): a random untried one, if any
             asked, values = None, self._random_values()
             if values is None:
@@ -157,18 +177,15 @@ class TPEOracle(kt.Oracle):
 
     def end_trial(self, trial):
         super().end_trial(trial)
-        import optuna
-
         ended = self.trials[trial.trial_id]
         asked = self._asked.pop(trial.trial_id, None)
-        study = self.study()
+        existed = self._study is not None
+        self.study()  # when built just now, it was built with this trial in it
         if asked is None:  # handed out before a reload: told as a finished trial
-            self._add_finished(ended)
+            if existed:
+                self._add_finished(ended)
             return
-        if ended.status == TrialStatus.COMPLETED and ended.score is not None:
-            study.tell(asked, float(ended.score))
-        else:
-            study.tell(asked, state=optuna.trial.TrialState.FAIL)
+        self._tell(asked, ended)
 
     def get_state(self):
         state = super().get_state()

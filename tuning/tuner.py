@@ -10,7 +10,7 @@ import keras_tuner as kt
 import numpy as np
 
 from tuning import _kt_compat as kt_compat
-from tuning import checkpoints
+from tuning import checkpoints, deploy
 from zoo.tasks import CLASSIFICATION_TASKS
 
 STATUS = {"COMPLETED": "FINISHED"}
@@ -28,11 +28,13 @@ class EpochPruner(keras.callbacks.Callback):
         super().__init__()
         self.oracle, self.trial_id, self.objective = oracle, trial_id, objective
         self.pruned_after = None
+        self.reported = None  # (epoch, value) of the last report
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.objective)
         if value is None:
             return
+        self.reported = (epoch, float(value))
         answer = self.oracle.update_trial(self.trial_id, {self.objective: float(value)}, step=epoch)
         if getattr(answer, "status", None) == "STOPPED":
             self.pruned_after = epoch
@@ -49,6 +51,15 @@ class EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         metrics = {f"{self.prefix}{k}": v for k, v in (logs or {}).items()}
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
+
+
+def _feasibility(deployment, costs):
+    """'true', 'false (params 61290 > 50000)', or 'unmeasured' for a trial whose TFLite costs were
+    not worth measuring (it could not be chosen)."""
+    over = deployment.violations(costs)
+    if over:
+        return "false (" + ", ".join(f"{k} {v:g} > {limit:g}" for k, (v, limit) in over.items()) + ")"
+    return "true" if deployment.feasible(costs) else "unmeasured"
 
 
 def cv_splitter(task, input_rank, folds, seed):
@@ -68,7 +79,7 @@ class ZooTuner(kt.Tuner):
     def __init__(self, *, oracle, hypermodel, directory, project_name, tracker=None,
                  parent_run_id=None, algorithm="random", max_epochs=10, cv_folds=None, seed=0,
                  early_stopping_patience=None, fit_verbose=0, progress=None, overwrite=False,
-                 pruning=False):
+                 pruning=False, deployment=None):
         super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory,
                          project_name=project_name, overwrite=overwrite)
         self.tracker = tracker
@@ -79,6 +90,10 @@ class ZooTuner(kt.Tuner):
         self.seed = seed
         self.early_stopping_patience = early_stopping_patience
         self.pruning = pruning
+        self.deployment = deployment  # tuning.deploy.Deployment: the costs each trial reports
+        self._model = None  # the model the last fit trained
+        self._reported = None  # (epoch, value) the pruner last reported to the oracle
+        self._feasibility = {}
         self._pruned = {}
         self._handed_over = {}
         self.fit_verbose = fit_verbose
@@ -151,6 +166,9 @@ class ZooTuner(kt.Tuner):
                 self.tracker.client.set_tag(run_id, "zoo.pruned", "true")
                 self.tracker.client.set_tag(run_id, "zoo.pruned_after_epoch",
                                             str(self._pruned.pop(trial.trial_id) + 1))
+            feasibility = self._feasibility.pop(trial.trial_id, None)
+            if run_id and feasibility:
+                self.tracker.client.set_tag(run_id, "zoo.feasible", feasibility)
             if run_id:
                 reason = None
                 if status != "COMPLETED" and trial.message:
@@ -185,12 +203,40 @@ class ZooTuner(kt.Tuner):
             final = {k: v[-1] for k, v in history.history.items() if k != objective}
             result.update({f"final_{k}": float(v) for k, v in final.items()})
         score = result.pop(objective)
+        returned = {objective: score}
+        if self.deployment is not None:  # the costs go to the oracle as the trial's metrics
+            costs = self._costs(self._model, x, score)
+            returned.update(costs)
+            if self._reported is not None:
+                # a pruned search reported every epoch already, so Keras Tuner drops what this
+                # returns: the costs go with the last epoch's report again
+                step, value = self._reported
+                self.oracle.update_trial(trial.trial_id, {objective: value, **costs}, step=step)
+            result.update({k: v for k, v in costs.items() if np.isfinite(v)})
+            self._feasibility[trial.trial_id] = _feasibility(self.deployment, costs)
+        self._model = self._reported = None
         # the run's per-epoch history already holds `objective`; the final score goes in `score`
         self._results[trial.trial_id] = {"score": score, **result}
-        return {objective: score}
+        return returned
+
+    def _costs(self, model, x, score):
+        """The trial's deployment costs. TFLite is measured only where it can matter: not for a
+        trial over a cheap limit (params, FLOPs) and, with one objective, only for a trial that
+        beats the best feasible trial so far."""
+        deployment = self.deployment
+
+        def worth_converting(cheap):
+            if deployment.violations(cheap):
+                return False
+            if deployment.multi:
+                return True
+            best = self.oracle.get_best_trials(1)  # feasible trials only (DeploymentAware)
+            return not best or self.oracle.objective.better_than(score, best[0].score)
+
+        return deploy.measure(model, x, deployment.wanted, tflite=worth_converting)
 
     def _fit(self, hp, trial, x, y, validation_data, epochs, run_id, prefix=""):
-        model = self.hypermodel.build(hp)
+        model = self._model = self.hypermodel.build(hp)
         callbacks = [keras.callbacks.TerminateOnNaN()]
         folder = self.get_trial_dir(trial.trial_id)
         initial_epoch, keeper = 0, None
@@ -225,6 +271,8 @@ class ZooTuner(kt.Tuner):
                 checkpoints.save_final_weights(folder, model)
         if pruner is not None and pruner.pruned_after is not None:
             self._pruned[trial.trial_id] = pruner.pruned_after
+        if pruner is not None:
+            self._reported = pruner.reported
         losses = history.history.get("loss", [])
         if not losses or not np.all(np.isfinite(losses)):
             raise kt.errors.FailedTrialError(
