@@ -4,6 +4,8 @@ machine and command.
     python benchmarks/run_all.py            # full sizes; rewrites benchmarks/RESULTS.md and
                                             # benchmarks/results/*.json (the committed table)
     python benchmarks/run_all.py --only 4,5 # rerun those figures, re-render with the others' JSON
+    python benchmarks/run_all.py --render   # re-render only, e.g. after a standalone script
+                                            # (benchmarks/deployment.py, figure 11) wrote its JSON
     python benchmarks/run_all.py --quick [--out DIR] [--jobs 2]
                                             # tiny sizes for CI, written to DIR (a temp folder by
                                             # default); never touches the committed files
@@ -33,6 +35,8 @@ SCRIPTS = [
     ("distributed_scaling", (7,)),
     ("autokeras_peer", (8,)),
 ]
+# scripts run on their own (longer than the rest); their saved JSON is rendered here, never run
+STANDALONE = [("deployment", (11,))]
 TITLES = {1: "Tracking overhead", 2: "Per-trial fixed overhead", 3: "Search quality at equal wall budget",
           4: "Exported inference latency", 5: "Cold start", 6: "Memory across trials",
           7: "Distributed scaling", 8: "Peer: AutoKeras"}
@@ -195,6 +199,12 @@ def main(argv=None):
                    for name, figures, json_path in chosen]
         for future in futures:
             records += future.result()
+    if not args.quick:
+        for name, _ in STANDALONE:
+            json_path = os.path.join(json_dir, f"{name}.json")
+            if os.path.exists(json_path):
+                with open(json_path) as handle:
+                    records += json.load(handle)
     present = {r["figure"] for r in records}
     for name, figures in SCRIPTS:  # a figure with no saved result says so rather than vanishing
         for number in figures:
