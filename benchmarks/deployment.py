@@ -1,8 +1,9 @@
 """Deployment-aware search against a plain accuracy search: accuracy at equal TFLite latency.
 
-    python benchmarks/deployment.py [--quick] [--json PATH]
+    python benchmarks/deployment.py [--family mlp|cnn] [--quick] [--json PATH]
 
-Digits (the 64 pixels flat, the catalog MLP), the product's split per seed, the same algorithm
+Digits (mlp: the 64 pixels flat, figure 11; cnn: the 8x8 images, figure 12, whose latencies
+spread wider), the catalog model, the product's split per seed, the same algorithm
 (TPE), trial count and epochs for both searches:
 - "accuracy only": `objective: val_accuracy`; each trial's float32 TFLite latency is measured
   afterwards, on a model built from its hyperparameters (latency depends on the architecture, not
@@ -27,18 +28,23 @@ sys.path.insert(0, HERE)
 
 from _common import figure  # noqa: E402
 
-COMMAND = "python benchmarks/deployment.py"
+COMMAND = "python benchmarks/deployment.py [--family cnn]"
 LATENCY = "tflite_latency_ms"
 METHODS = ("accuracy only", "front")
 
 
-def sizes(quick):
+FIGURES = {"mlp": 11, "cnn": 12}
+
+
+def sizes(quick, family="mlp"):
     if quick:
         return {"seeds": [0], "trials": 4, "epochs": 2}
+    if family == "cnn":  # a CNN trial costs about 3 MLP trials here
+        return {"seeds": [0, 1, 2], "trials": 12, "epochs": 4}
     return {"seeds": [0, 1, 2], "trials": 20, "epochs": 5}
 
 
-def one_search(data, method, seed, trials, epochs, directory):
+def one_search(data, method, seed, trials, epochs, directory, family="mlp"):
     import keras
     import numpy as np
 
@@ -46,7 +52,7 @@ def one_search(data, method, seed, trials, epochs, directory):
 
     objectives = ["val_accuracy", LATENCY] if method == "front" else None
     started = time.perf_counter()
-    result = search(data, families=["mlp"], algorithm="tpe", objectives=objectives, max_trials=trials,
+    result = search(data, families=[family], algorithm="tpe", objectives=objectives, max_trials=trials,
                     max_epochs=epochs, seed=seed, directory=directory, tracking=False, progress=False)
     wall = time.perf_counter() - started
     frame = result.trials[result.trials["status"] == "COMPLETED"]
@@ -68,21 +74,23 @@ def best_under(trials, limit):
     return max(scores) if scores else None
 
 
-def run(quick=False):
+def run(quick=False, family="mlp"):
     import numpy as np
 
     from keras_zoo.config import parse_config
     from keras_zoo.pipeline import load_data
 
-    size = sizes(quick)
+    size = sizes(quick, family)
+    shape = "image" if family == "cnn" else "flat"
     runs = {method: [] for method in METHODS}
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as work:
         for seed in size["seeds"]:
-            data = load_data(parse_config({"data": {"source": "digits", "seed": seed},
-                                           "model": {"name": "mlp"}}))
+            data = load_data(parse_config({"data": {"source": "digits", "seed": seed, "shape": shape},
+                                           "model": {"name": family}}))
             for method in METHODS:
                 runs[method].append(one_search(data, method, seed, size["trials"], size["epochs"],
-                                               os.path.join(work, f"{method}-{seed}".replace(" ", ""))))
+                                               os.path.join(work, f"{method}-{seed}".replace(" ", "")),
+                                               family))
     pooled = [latency for method in METHODS for run_ in runs[method] for _, latency in run_["trials"]]
     limits = [float(np.percentile(pooled, q)) for q in (25, 50, 75)]
 
@@ -112,13 +120,13 @@ def run(quick=False):
     error = statistics.stdev(gains) / len(gains) ** 0.5 if len(gains) > 1 else 0.0
     cost = statistics.mean(r["wall"] for r in runs["front"]) / statistics.mean(
         r["wall"] for r in runs["accuracy only"])
-    return figure(11, "Deployment-aware search: accuracy at equal TFLite latency",
+    return figure(FIGURES[family], f"Deployment-aware search: accuracy at equal TFLite latency ({family})",
                   metric="front - accuracy-only, best val accuracy at equal latency (mean over limits x seeds)",
                   value=None if gain is None else round(gain, 4),
                   target="> its standard error (the front more accurate at equal latency)",
                   passed=None if gain is None else gain > error, table=table,
                   details={method: runs[method] for method in METHODS},
-                  notes=[f"digits (flat), catalog MLP, TPE, {size['trials']} trials x {size['epochs']} "
+                  notes=[f"digits ({shape}), catalog {family}, TPE, {size['trials']} trials x {size['epochs']} "
                          f"epochs per search, seeds {size['seeds']}; latency limits are the 25th/50th/75th "
                          f"percentiles of all trials' latencies",
                          f"the difference's standard error over limits x seeds: {error:.4f}",
@@ -128,6 +136,11 @@ def run(quick=False):
 
 
 if __name__ == "__main__":
+    import argparse
+
     import _common
 
-    _common.run_script(run)
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--family", choices=sorted(FIGURES), default="mlp")
+    known, rest = parser.parse_known_args()
+    _common.run_script(lambda quick: run(quick, known.family), rest)

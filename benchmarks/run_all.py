@@ -36,7 +36,7 @@ SCRIPTS = [
     ("autokeras_peer", (8,)),
 ]
 # scripts run on their own (longer than the rest); their saved JSON is rendered here, never run
-STANDALONE = [("deployment", (11,))]
+STANDALONE = [("deployment", (11,)), ("deployment_cnn", (12,))]
 TITLES = {1: "Tracking overhead", 2: "Per-trial fixed overhead", 3: "Search quality at equal wall budget",
           4: "Exported inference latency", 5: "Cold start", 6: "Memory across trials",
           7: "Distributed scaling", 8: "Peer: AutoKeras"}

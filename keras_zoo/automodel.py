@@ -28,13 +28,15 @@ class AutoModel:
                  max_trials=10, max_epochs=20, time_budget=None, cv_folds=None, seed=0,
                  validation_size=0.15, columns=None, params=None, tracking_uri=None,
                  experiment="keras-zoo", tracking=True, directory="keras_zoo_search",
-                 verbose=False):
+                 verbose=False, constraints=None, objectives=None, select=None):
         self.task, self.families, self.algorithm, self.objective = task, families, algorithm, objective
         self.max_trials, self.max_epochs, self.time_budget = max_trials, max_epochs, time_budget
         self.cv_folds, self.seed, self.validation_size = cv_folds, seed, validation_size
         self.columns, self.params = columns, params
         self.tracking_uri, self.experiment, self.tracking = tracking_uri, experiment, tracking
         self.directory, self.verbose = directory, verbose
+        # deployment-aware search (tuning.deploy): limits on costs, a Pareto front, its pick
+        self.constraints, self.objectives, self.select = constraints, objectives, select
 
     # === fitting ====================================================================================
     def fit(self, X, y=None, *, validation_data=None):
@@ -47,11 +49,13 @@ class AutoModel:
                         time_budget=self.time_budget, cv_folds=self.cv_folds, seed=self.seed,
                         directory=self.directory, tracking_uri=self.tracking_uri,
                         experiment=self.experiment, tracking=self.tracking,
-                        verbose=self.verbose, progress=self.verbose)
+                        verbose=self.verbose, progress=self.verbose, constraints=self.constraints,
+                        objectives=self.objectives, select=self.select)
         self.data_, self.model_ = data, result.best_model
         self.best_model_ = data.raw_model(result.best_model)
         self.best_hyperparameters_ = result.best_hyperparameters
         self.best_score_, self.trials_, self.run_id_ = result.best_score, result.trials, result.run_id
+        self.costs_, self.front_ = result.costs, result.front  # None unless the search asked for them
         self.task_ = data.task
         self.classes_ = np.asarray(data.class_names) if data.class_names else None
         self.schema_ = data.schema

@@ -272,3 +272,20 @@ def test_a_constrained_search_returns_a_model_within_its_limits_in_the_tflite_in
                                keras.ops.convert_to_numpy(result.best_model(data.X_test[:1])), atol=1e-5)
     with pytest.raises(InvalidParameterError):  # the Python API checks as the config does
         search(data, families=["mlp"], constraints={"watts": 3}, directory=str(tmp_path / "x"), tracking=False)
+
+
+def test_automodel_takes_the_same_constraints(tmp_path):
+    """`AutoModel` is the same pipeline: a limit no model meets fails its search with the reason."""
+    from sklearn.datasets import load_iris
+
+    from keras_zoo import AutoModel
+    from tuning.search import SearchFailed
+
+    X, y = load_iris(return_X_y=True)
+    model = AutoModel(max_trials=1, max_epochs=1, tracking=False, directory=str(tmp_path / "s"),
+                      constraints={"params": 10})
+    with pytest.raises(SearchFailed, match=r"no trial met search.constraints \(params <= 10\)"):
+        model.fit(X, y)
+    fitted = AutoModel(max_trials=1, max_epochs=1, tracking=False, directory=str(tmp_path / "t"),
+                       constraints={"params": 100000}).fit(X, y)
+    assert fitted.costs_["params"] == fitted.model_.count_params()
