@@ -2,6 +2,7 @@
 (the search's MLflow parent run) handed to each step."""
 
 import dataclasses
+import math
 import os
 
 from keras_zoo.config import search_options
@@ -168,7 +169,7 @@ LATENCY_TOLERANCE = (0.5, 0.05)  # relative, or absolute in ms, whichever is lar
 def deployment_agreement(costs, manifest):
     """The search's costs for the exported model beside the export's own measurements of its
     float32 TFLite file, and whether they agree within the stated tolerances."""
-    record = {"search": {k: v for k, v in costs.items() if v == v and abs(v) != float("inf")},
+    record = {"search": {k: v for k, v in costs.items() if math.isfinite(v)},
               "tolerance": {"tflite_size_kb": f"{SIZE_TOLERANCE:.0%}",
                             "tflite_latency_ms": f"{LATENCY_TOLERANCE[0]:.0%} or "
                                                  f"{LATENCY_TOLERANCE[1]} ms, whichever is larger"}}

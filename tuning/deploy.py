@@ -78,6 +78,10 @@ class Deployment:
         return {name: (costs[name], limit) for name, limit in self.constraints
                 if costs.get(name) is not None and costs[name] > limit}
 
+    def over(self, costs):
+        """'params 61290 > 50000, ...' for the limits `costs` exceeds, or '' when none."""
+        return ", ".join(f"{k} {v:.6g} > {limit:g}" for k, (v, limit) in self.violations(costs).items())
+
     def feasible(self, costs):
         """True when every constrained cost was measured and is within its limit."""
         return all(costs.get(name) is not None for name in self.limits) and not self.violations(costs)

@@ -435,9 +435,9 @@ def _why_not_chosen(oracle, trial):
     if deployment is None or not deployment.constraints:
         return None
     trial = oracle.trials[trial.trial_id]
-    over = deployment.violations(oracle.trial_costs(trial))
+    over = deployment.over(oracle.trial_costs(trial))
     if over:
-        return "over the limit: " + ", ".join(f"{k} {v:.4g} > {limit:g}" for k, (v, limit) in over.items())
+        return f"over the limit: {over}"
     if not deployment.feasible(oracle.trial_costs(trial)):
         return "no better than the best within the limits: TFLite not measured"
     return None

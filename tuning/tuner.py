@@ -56,9 +56,9 @@ class EpochLogger(keras.callbacks.Callback):
 def _feasibility(deployment, costs):
     """'true', 'false (params 61290 > 50000)', or 'unmeasured' for a trial whose TFLite costs were
     not worth measuring (it could not be chosen)."""
-    over = deployment.violations(costs)
+    over = deployment.over(costs)
     if over:
-        return "false (" + ", ".join(f"{k} {v:g} > {limit:g}" for k, (v, limit) in over.items()) + ")"
+        return f"false ({over})"
     return "true" if deployment.feasible(costs) else "unmeasured"
 
 
