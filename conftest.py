@@ -1,5 +1,5 @@
 """The README's Python blocks (collected by pytest-markdown-docs) each run in an empty folder; the
-slowest files are handed to the test processes first."""
+slowest files are handed to the test processes first; TensorFlow runs one thread per pool."""
 
 import collections
 import os
@@ -9,6 +9,11 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Two test processes (and the processes tests start) share 2 cores: TensorFlow's own thread pools
+# only contend there (the tiny models gain nothing from intra-op parallelism). One thread each, read
+# by TensorFlow when it starts, in this process and inherited by every child process.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 # The slowest files of a full run (`--durations`, and each file alone). xdist hands out whole
 # files (`--dist loadfile`) in collection order (`--no-loadscope-reorder`; its own order is most

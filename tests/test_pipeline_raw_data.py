@@ -3,13 +3,12 @@ and `zoo predict` in every format, and raw arrays through `keras_zoo.AutoModel` 
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from zoo_testing import zoo_here
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 
@@ -32,12 +31,6 @@ def generated_frame(rows, seed):
     return frame
 
 
-def zoo(*args, cwd):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "keras_zoo", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def csv_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("csv_run")
@@ -55,7 +48,7 @@ def csv_run(tmp_path_factory):
         "search": {"max_trials": 1, "max_epochs": 10, "tune_training": False},
         "tracking": {"uri": f"sqlite:///{folder}/mlflow.db"},
         "export": {"enabled": True}}))
-    run = zoo("run", "config.yaml", "--out", "out", cwd=folder)
+    run = zoo_here("run", "config.yaml", "--out", "out", cwd=folder)
     return folder, run, held_out
 
 

@@ -9,6 +9,7 @@ import sys
 
 import keras
 import pytest
+from zoo_testing import zoo_here
 
 from zoo.errors import InvalidParameterError
 from zoo.saving import load_keras_model
@@ -101,8 +102,8 @@ def test_worker_ids_cannot_name_paths_outside_the_output(worker_id):
 
 
 def test_tracking_server_listens_on_loopback_unless_told_otherwise():
-    from tuning import server
     from keras_zoo.cli import build_parser
+    from tuning import server
 
     args = build_parser().parse_args(["tracking-server"])
     assert args.host == "127.0.0.1"
@@ -122,8 +123,7 @@ def test_outputs_keep_to_their_folder(tmp_path):
         "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"},
         "export": {"enabled": True, "formats": ["keras", "onnx"]}}))
     before = set(os.listdir(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "keras_zoo", "run", str(config), "--out", "out"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = zoo_here("run", config, "--out", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     # besides --out, only the tracking store: MLflow's sqlite database and its artifact root
     assert set(os.listdir(tmp_path)) - before == {"out", "mlflow.db", "mlruns"}

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from zoo_testing import zoo_here
 
 from tuning import SearchFailed, search
 from tuning.hypermodel import ZooHyperModel
@@ -333,7 +334,7 @@ def test_zoo_run_on_the_digits_example_writes_a_model_that_loads_safely(tmp_path
     import zoo  # noqa: F401  (registers the catalog's custom objects)
 
     config = write_config(tmp_path)
-    result = zoo_cli("run", config, "--out", tmp_path / "out", cwd=tmp_path)
+    result = zoo_here("run", config, "--out", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     model = keras.saving.load_model(tmp_path / "out" / "best_model.keras", safe_mode=True)
     assert model.output_shape == (None, 10)
@@ -381,7 +382,7 @@ def test_sigkill_mid_search_then_rerun_resumes_without_duplicates(tmp_path):
     client, runs = trial_runs(uri_of(tmp_path), state["parent_run_id"])
     assert any(run.info.status == "RUNNING" for run in runs)  # what the dead process left
 
-    result = zoo_cli("tune", config, "--out", out, cwd=tmp_path)
+    result = zoo_here("tune", config, "--out", out, cwd=tmp_path)  # the rerun, in this process
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming: closed 1 run(s) left RUNNING as KILLED" in result.stdout
     assert json.loads((out / "search" / "zoo_search.json").read_text())["parent_run_id"] == state["parent_run_id"]
