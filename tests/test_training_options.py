@@ -13,6 +13,7 @@ from zoo import training
 def fit_mlp(epochs=2, **params):
     X, y = tiny_data((6,), "multiclass", num_outputs=3)
     model = zoo.create_model("mlp", input_shape=(6,), num_outputs=3, hidden_units=(8,), **params)
+    model.run_eagerly = True  # 8 steps: tracing a graph would cost more than running them
     history = model.fit(X, y, epochs=epochs, batch_size=16, verbose=0)
     return model, history.history["loss"]
 
