@@ -393,26 +393,3 @@ def test_sigkill_mid_search_then_rerun_resumes_without_duplicates(tmp_path):
     assert client.get_run(state["parent_run_id"]).info.status == "FINISHED"
     finished_first = [r for r in runs if r.data.tags[TRIAL_TAG] == "0"][0]
     assert len(client.get_metric_history(finished_first.info.run_id, "val_accuracy")) == 4
-
-
-def test_a_fit_of_a_few_steps_runs_eagerly_and_a_longer_one_as_a_graph(iris):
-    """Tracing a new model's functions costs more than a few eager steps (EAGER_MAX_STEPS)."""
-    import keras_tuner as kt
-
-    from tuning.hypermodel import EAGER_MAX_STEPS, few_steps
-
-    hypermodel = ZooHyperModel(["mlp"], input_shape=iris.input_shape, num_outputs=iris.num_outputs,
-                               task=iris.task)
-    rows = len(iris.X_train)
-    batches = -(-rows // 32)
-    short = EAGER_MAX_STEPS // batches  # epochs of at most EAGER_MAX_STEPS steps
-    for epochs, eager in ((short, True), (short + 1, False)):
-        hp = kt.HyperParameters()
-        model = hypermodel.build(hp)
-        history = hypermodel.fit(hp, model, iris.X_train, iris.y_train, epochs=epochs, verbose=0)
-        assert model.run_eagerly is eager and len(history.history["loss"]) == epochs
-        assert model.get_compile_config()["run_eagerly"] is False  # what a saved model keeps
-    assert few_steps([iris.X_train, iris.X_train], {"epochs": 1, "batch_size": rows})
-    assert few_steps({"a": iris.X_train}, {"epochs": 2, "batch_size": 8, "validation_split": 0.5}) is (
-        2 * -(-int(rows * 0.5) // 8) <= EAGER_MAX_STEPS)
-    assert not few_steps(iter([]), {"epochs": 1})  # a generator's length is unknown: a graph

@@ -12,27 +12,6 @@ from zoo.tasks import CLASSIFICATION_TASKS
 
 TRANSFER_FAMILY = "transfer"  # the pseudo-family of a model built from `transfer`
 TRANSFER_PARAMS = ("head_units", "dropout_rate")
-# A trial's fit of at most this many training steps runs eagerly: tracing a new model's train and
-# test functions costs more than running that few steps eagerly (benchmarks/eager_small_fits.py:
-# the catalog MLP on breast_cancer, 13 steps 1.0 s eager against 1.6 s as a graph, even at 26,
-# 4.3 against 1.7 s at 65). Larger fits run as graphs, as Keras does by default.
-EAGER_MAX_STEPS = 16
-
-
-def few_steps(x, fit_kwargs):
-    """Whether a fit of `x` (arrays, or a list or dict of them) with these `fit` arguments takes at
-    most EAGER_MAX_STEPS training steps (False for a dataset or generator, whose length is unknown)."""
-    first = x
-    while isinstance(first, (list, tuple, dict)) and first:
-        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
-    rows = getattr(first, "shape", (None,))[0] if hasattr(first, "shape") else None
-    if not rows:
-        return False
-    if fit_kwargs.get("validation_split"):
-        rows = int(rows * (1 - fit_kwargs["validation_split"]))
-    batches = -(-rows // (fit_kwargs.get("batch_size") or 32))
-    epochs = fit_kwargs.get("epochs", 1) - fit_kwargs.get("initial_epoch", 0)
-    return batches * max(epochs, 1) <= EAGER_MAX_STEPS
 
 
 class ZooHyperModel(kt.HyperModel):
@@ -192,8 +171,6 @@ class ZooHyperModel(kt.HyperModel):
                                 fine_tune_epochs=epochs // 2,
                                 compile_options={k: v for k, v in params.items()
                                                  if k in training.CONSTRAINTS}, **kwargs)
-        if few_steps(x, kwargs):
-            model.run_eagerly = True  # the attribute only: the model's compile config is unchanged
         return model.fit(x, y, **kwargs)
 
     def family_of(self, hp_values):
