@@ -2,7 +2,6 @@
 and `zoo predict` in every format, and raw arrays through `keras_zoo.AutoModel` to ONNX/TFLite."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -67,32 +66,18 @@ def test_zoo_run_prints_the_schema_and_exports_every_format(csv_run):
     assert manifest["preprocessing"]["tabular"]["vocabularies"]["region"][0] in {"north", "south", "east", "west"}
 
 
-def zoo_in_process(folder, *args, capsys):
-    """A `zoo` command through the CLI's own entry point, in this process (no TensorFlow start-up)."""
-    from keras_zoo.cli import main
-
-    capsys.readouterr()
-    here = os.getcwd()
-    os.chdir(folder)
-    try:
-        code = main([*map(str, args)])
-    finally:
-        os.chdir(here)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def predict_in_process(folder, *args):
+    ran = zoo_here("predict", *args, cwd=folder)
+    return ran.returncode, ran.stdout, ran.stderr
 
 
-def predict_in_process(folder, *args, capsys):
-    return zoo_in_process(folder, "predict", *args, capsys=capsys)
-
-
-def test_zoo_predict_agrees_in_every_format_on_raw_rows(csv_run, capsys):
+def test_zoo_predict_agrees_in_every_format_on_raw_rows(csv_run):
     folder, run, held_out = csv_run
     assert run.returncode == 0, run.stderr[-3000:]
     tables = {}
     for fmt in FORMATS:
         code, out, err = predict_in_process(folder, "out", "new.csv", "--out", f"pred_{fmt}.csv",
-                                            "--format", fmt, capsys=capsys)
+                                            "--format", fmt)
         assert code == 0, err[-2000:]
         assert "1 row(s) had a category unseen" in out
         tables[fmt] = pd.read_csv(folder / f"pred_{fmt}.csv")
@@ -109,21 +94,21 @@ def test_zoo_predict_agrees_in_every_format_on_raw_rows(csv_run, capsys):
     assert accuracy > majority + 0.2, (accuracy, majority)
 
 
-def test_zoo_predict_names_a_missing_column_and_writes_nothing(csv_run, capsys):
+def test_zoo_predict_names_a_missing_column_and_writes_nothing(csv_run):
     folder, run, held_out = csv_run
     held_out.drop(columns=["region"]).to_csv(folder / "lacking.csv", index=False)
-    code, _, err = predict_in_process(folder, "out", "lacking.csv", "--out", "never.csv", capsys=capsys)
+    code, _, err = predict_in_process(folder, "out", "lacking.csv", "--out", "never.csv")
     assert code == 2
     assert err.startswith("error: `data` lacks column(s) the model needs: 'region'"), err
     assert len(err.strip().splitlines()) == 1
     assert not (folder / "never.csv").exists()
 
 
-def test_zoo_predict_on_a_missing_artifact_is_refused(csv_run, tmp_path, capsys):
+def test_zoo_predict_on_a_missing_artifact_is_refused(csv_run, tmp_path):
     folder, run, _ = csv_run
     (tmp_path / "empty_run").mkdir()
     code, _, err = predict_in_process(folder, tmp_path / "empty_run", "new.csv", "--out", "x.csv",
-                                      "--format", "onnx", capsys=capsys)
+                                      "--format", "onnx")
     assert code == 2 and "`--format` 'onnx' has no artifact" in err, err
 
 
@@ -201,13 +186,13 @@ def test_series_windows_split_by_time_and_beat_the_last_value(tmp_path):
     assert {"mase", "naive_mase", "seasonal_naive_mase"} <= set(metrics)
 
 
-def test_zoo_evaluate_names_the_two_inputs_of_a_gnn(tmp_path, capsys):
+def test_zoo_evaluate_names_the_two_inputs_of_a_gnn(tmp_path):
     # in this process: `zoo evaluate`'s mistakes in real processes are test_evaluation_cli.py's
     import zoo
 
     zoo.create_model("gnn", input_shape=(10, 4), num_outputs=3).save(tmp_path / "gnn.keras")
-    code, _, err = zoo_in_process(tmp_path, "evaluate", "gnn.keras", "--data", "iris", "--out", "report",
-                                  capsys=capsys)
+    ran = zoo_here("evaluate", "gnn.keras", "--data", "iris", "--out", "report", cwd=tmp_path)
+    code, err = ran.returncode, ran.stderr
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "takes 2 inputs ('features', 'adjacency')" in lines[0], err
