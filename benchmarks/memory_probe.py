@@ -51,7 +51,8 @@ def child(mode, trials):
                       run_eagerly=mode == "eager")
         model.fit(X, y, epochs=1, batch_size=32, validation_split=0.2, verbose=0)
         del model
-        gc.collect() if mode == "graph_gc" else None
+        if mode == "graph_gc":
+            gc.collect()
         after.append(rss_mb())
     return {"rss_mb": after, "functions": len(context.context().list_function_names())}
 

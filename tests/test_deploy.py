@@ -13,6 +13,7 @@ import mlflow
 import numpy as np
 import pytest
 import yaml
+from zoo_testing import zoo_here
 
 from keras_zoo.cli import main
 from tuning import deploy
@@ -184,13 +185,8 @@ def digits_front(tmp_path_factory):
               "tracking": {"uri": uri, "experiment": "front"},
               "export": {"enabled": True, "formats": ["tflite"], "front": True}}
     (folder / "run.yaml").write_text(yaml.safe_dump(config))
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        code = main(["run", "run.yaml", "--out", "out"])
-    finally:
-        os.chdir(cwd)
-    assert code == 0
+    ran = zoo_here("run", "run.yaml", "--out", "out", cwd=folder)
+    assert ran.returncode == 0, ran.stderr[-3000:]
     return folder / "out", uri, config
 
 

@@ -43,16 +43,10 @@ def zoo(*args, cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=None):
                             stderr=stderr, text=True, env=env)
 
 
-class Ran:
-    """What a `zoo` command run in this process returned and printed (as `subprocess.run` would)."""
-
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
 def zoo_here(*args, cwd):
     """A `zoo` command through the CLI's own entry point in this process, from `cwd`: what a `zoo`
-    process does, without starting TensorFlow again (several seconds of 2 shared cores)."""
+    process does, without starting TensorFlow again (several seconds of 2 shared cores); what it
+    returned and printed, as `subprocess.run` gives it."""
     import contextlib
     import io
 
@@ -66,7 +60,7 @@ def zoo_here(*args, cwd):
             code = main([*map(str, args)])
     finally:
         os.chdir(here)
-    return Ran(code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(["zoo", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def wait_for(predicate, timeout, what):
