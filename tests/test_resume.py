@@ -129,3 +129,41 @@ def test_a_search_killed_mid_trial_resumes_with_its_algorithms_state(algorithm, 
     if algorithm in ("bayesian", "tpe"):  # TPE rebuilds its Optuna study from these trials
         assert len(state["tried_so_far"]) == len(after)
         assert ("n_startup_trials" in state) == (algorithm == "tpe")
+
+
+def test_a_state_save_interrupted_mid_write_leaves_the_last_state_whole(tmp_path, monkeypatch):
+    """Keras Tuner truncates `oracle.json` and then writes it: a chief SIGKILLed in between left an
+    empty file, and the search run again failed to reload (a JSONDecodeError). Each state file is
+    now written to a temp file renamed over it; a save that dies before the rename (here: the
+    rename fails) leaves the previous state, which still reloads."""
+    import os
+
+    from keras_tuner.engine import hyperparameters as hp_module
+
+    from tuning.oracles import make_oracle
+
+    def oracle():
+        made = make_oracle("random", objective="val_loss", max_trials=5, max_epochs=1, seed=0)
+        space = hp_module.HyperParameters()
+        space.Int("units", 1, 8)
+        made._set_project_dir(str(tmp_path), "project")
+        made.update_space(space)
+        return made
+
+    first = oracle()
+    first.create_trial("tuner0")  # saves the oracle
+    saved = (tmp_path / "project" / "oracle.json").read_text()
+    first.seed += 1  # the next save differs
+
+    def killed(*args):
+        raise OSError("killed before the rename")
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(OSError, match="killed before the rename"):
+        first.save()
+    monkeypatch.undo()
+    assert (tmp_path / "project" / "oracle.json").read_text() == saved
+    assert [p.name for p in (tmp_path / "project").iterdir() if ".tmp-" in p.name] == []
+    again = oracle()
+    again.reload()
+    assert again.seed == first.seed - 1 and list(again.trials) == ["0"]

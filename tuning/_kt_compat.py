@@ -10,6 +10,35 @@ import contextlib
 import threading
 
 
+def atomic_state_files():
+    """Keras Tuner writes its state files (`oracle.json`, each `trial.json`, the tuner's own) by
+    truncating the file and then writing it (`utils.save_json`): a process killed in between leaves
+    an empty file, and the next run of the same search fails to reload it (a JSONDecodeError). Make
+    that function write a local file atomically (`zoo._json.write_text_atomic`: a temp file renamed
+    over it); a remote path (`gs://...`) is written as before. Safe to call more than once."""
+    import json
+
+    from keras_tuner.src import utils
+
+    from zoo._json import write_text_atomic
+
+    if getattr(utils.save_json, "atomic", False):
+        return
+    stock = utils.save_json
+
+    def save_json(path, obj):
+        if "://" in str(path):
+            return stock(path, obj)
+        text = json.dumps(obj)
+        # no fsync: the state is rewritten at every trial update; what it guards against is a
+        # killed process, which the rename alone covers
+        write_text_atomic(path, text, sync=False)
+        return text
+
+    save_json.atomic = True
+    utils.save_json = save_json
+
+
 def get_service():
     """Keras Tuner's protobuf messages module (`CreateTrialResponse`, `EndTrialResponse`, ...)."""
     from keras_tuner.src import protos

@@ -193,6 +193,7 @@ def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budg
                 max_consecutive_failures=3, pruner="none", deployment=None):
     """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution',
     'tpe')."""
+    kt_compat.atomic_state_files()  # its state files survive a SIGKILL mid-write
     common = {"objective": objective, "seed": seed,
               "max_consecutive_failed_trials": max_consecutive_failures}
     if algorithm == "hyperband":
