@@ -81,10 +81,8 @@ def venv_python():
 def ensure_venv():
     """Create the AutoKeras virtualenv if needed; returns (ok, log of what failed)."""
     python = venv_python()
-    if os.path.exists(python):
-        check = subprocess.run([python, "-c", "import autokeras"], capture_output=True, text=True)
-        if check.returncode == 0:
-            return True, ""
+    if os.path.exists(python) and _installed(python):
+        return True, ""
     made = subprocess.run([sys.executable, "-m", "venv", VENV], capture_output=True, text=True)
     if made.returncode != 0:
         return False, f"python -m venv failed: {made.stderr.strip()[-800:]}"
@@ -96,10 +94,19 @@ def ensure_venv():
                                 AUTOKERAS, "dm-tree"], capture_output=True, text=True)
     if installed.returncode != 0:
         return False, f"pip install {AUTOKERAS} failed: {installed.stderr.strip()[-800:]}"
-    check = subprocess.run([python, "-c", "import autokeras"], capture_output=True, text=True)
-    if check.returncode != 0:
-        return False, f"import autokeras failed: {check.stderr.strip().splitlines()[-1]}"
+    if not _installed(python):
+        return False, f"pip install {AUTOKERAS} left no {AUTOKERAS} in {VENV}"
     return True, ""
+
+
+def _installed(python):
+    """Whether `python` has AutoKeras at our pinned version, read from its metadata: `import
+    autokeras` would start TensorFlow (seconds); an install that cannot import fails its search,
+    and the figure says so."""
+    check = subprocess.run([python, "-c", "import importlib.metadata as m; "
+                            f"assert m.version('autokeras') == {AUTOKERAS.split('==')[1]!r}"],
+                           capture_output=True, text=True)
+    return check.returncode == 0
 
 
 def autokeras_run(budget, epochs, work, max_trials):

@@ -425,7 +425,7 @@ def sklearn_best(dataset, seed, csvs):
 
 def sizes(quick):
     if quick:
-        return {"budgets": [15], "seeds": [0], "datasets": ["wine"],
+        return {"budgets": [8], "seeds": [0], "datasets": ["wine"],
                 "methods": ["ours (defaults)", "optuna tpe + median"], "slots": 2}
     return {"budgets": [60], "seeds": [0, 1, 2], "datasets": list(DATASETS),
             "methods": list(OURS) + list(PEERS), "slots": 2}

@@ -3,6 +3,7 @@ switched on explicitly: a real `zoo tracking-server` with MLflow's basic-auth ap
 checks the cluster token over TLS, workers as `zoo tune` subprocesses, a plain gRPC client."""
 
 import base64
+import os
 import signal
 import socket
 import urllib.error
@@ -22,6 +23,7 @@ from zoo_testing import (
     wait_for,
     write_config,
     zoo,
+    zoo_here,
 )
 
 USERNAME, PASSWORD = "zoo-admin", "a-long-admin-password"
@@ -199,7 +201,7 @@ def test_tls_chief_with_a_token_serves_its_workers_only(tmp_path, auth_server, m
      "error: `--allowed-hosts` must name the hosts"),
 ], ids=["chief-off-loopback", "token-file-unreadable", "token-too-short", "tls-cert-unreadable",
         "tls-pair-mismatch", "tls-ca-not-pem", "tracking-server-off-loopback", "credentials-file-unreadable", "any-host"])
-def test_bad_authentication_input_is_one_error_line_and_exit_2(tmp_path, arguments, message):
+def test_bad_authentication_input_is_one_error_line_and_exit_2(tmp_path, monkeypatch, arguments, message):
     _, certificate, _ = make_tls_files(tmp_path)
     _, _, other_key = make_tls_files(tmp_path, "other")
     names = {"config": write_config(tmp_path, f"sqlite:///{tmp_path}/mlflow.db", "bad"),
@@ -207,7 +209,10 @@ def test_bad_authentication_input_is_one_error_line_and_exit_2(tmp_path, argumen
              "port": free_port(), "missing": tmp_path / "missing",
              "short": secret_file(tmp_path / "short", "too-short"), "token": secret_file(tmp_path / "t", TOKEN),
              "credentials": secret_file(tmp_path / "credentials", f"{USERNAME}:{PASSWORD}")}
-    process = zoo(*[argument.format(**names) for argument in arguments], cwd=tmp_path, env=clean_env())
+    for name in set(os.environ) - set(clean_env()):  # no token or credential from outside
+        monkeypatch.delenv(name)
+    # the CLI in this process: each of these is refused before anything starts
+    process = zoo_here(*[argument.format(**names) for argument in arguments], cwd=tmp_path)
     assert one_error_line(process).startswith(message.format(**names))
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "basic_auth.db").exists()
     with socket.socket() as probe:  # nothing was left listening

@@ -22,6 +22,7 @@ from zoo_testing import (
     worker_pids,
     write_config,
     zoo,
+    zoo_here,
 )
 
 from tuning.tracking import TRIAL_TAG
@@ -250,8 +251,9 @@ def test_bad_distributed_input_is_one_error_line_and_exit_2(tmp_path, arguments,
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         ports = {"closed": free_port(), "busy": busy.getsockname()[1]}
-        process = zoo("tune", config, "--out", tmp_path / "out",
-                      *[a.format(**ports) for a in arguments], cwd=tmp_path)
+        # the CLI in this process: each of these is refused before TensorFlow is imported
+        process = zoo_here("tune", config, "--out", tmp_path / "out",
+                           *[a.format(**ports) for a in arguments], cwd=tmp_path)
         assert one_error_line(process).startswith(message.format(**ports))
     assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
 
@@ -260,7 +262,7 @@ def test_tracking_server_refuses_a_port_in_use(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        process = zoo("tracking-server", "--port", busy.getsockname()[1], cwd=tmp_path)
+        process = zoo_here("tracking-server", "--port", busy.getsockname()[1], cwd=tmp_path)
         assert "cannot be used" in one_error_line(process)
 
 

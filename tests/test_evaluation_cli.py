@@ -1,4 +1,5 @@
-"""`zoo evaluate` through a real subprocess, and report.html rendered by headless Chromium."""
+"""`zoo evaluate` through a real subprocess (its mistakes through the CLI's entry point in this
+process), and report.html rendered by headless Chromium."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from zoo_testing import zoo_here
 
 ZOO = shutil.which("zoo", path=os.path.dirname(sys.executable))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
@@ -91,7 +93,8 @@ def test_evaluate_digits_cnn_writes_report_and_logs_to_mlflow(digits_run):
 ])
 def test_evaluate_bad_input_is_one_error_line_and_exit_2(iris_model, tmp_path, args, message):
     args = [a.replace("{model}", str(iris_model)) for a in args]
-    result = zoo_command("evaluate", *args, "--out", "rep", cwd=tmp_path)
+    # the CLI's entry point in this process (the fixture above ran the console script for real)
+    result = zoo_here("evaluate", *args, "--out", "rep", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr

@@ -5,13 +5,11 @@ search, then resume, is in test_tuning.py.)"""
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import yaml
 from mlflow import MlflowClient
-from zoo_testing import start_tracking_server, wait_for, zoo
+from zoo_testing import start_tracking_server, wait_for, zoo, zoo_here
 
 from keras_zoo.cli import main
 from tuning import search
@@ -90,9 +88,7 @@ def test_tracking_server_stopped_mid_search_loses_no_metric(tmp_path):
 
     server, uri = start_tracking_server(tmp_path, db, "server2.log")  # the same store, back on another port
     try:
-        sync = subprocess.run([sys.executable, "-m", "keras_zoo", "tracking", "sync", str(out / "search"),
-                               "--tracking-uri", uri], check=False, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=300)
+        sync = zoo_here("tracking", "sync", out / "search", "--tracking-uri", uri, cwd=tmp_path)
         assert sync.returncode == 0, sync.stderr[-2000:]
         assert not (out / "search" / JOURNAL).exists()
         client = MlflowClient(uri)

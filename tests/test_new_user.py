@@ -1,5 +1,5 @@
-"""What a new user does first, in real processes: load a saved model after `import zoo`, run
-`zoo lr-find`, read `zoo show`, read the end of `zoo run`, open the run in MLflow."""
+"""What a new user does first: load a saved model after `import zoo` (in fresh processes), run
+`zoo lr-find`, read `zoo show`, read the end of `zoo run` (a real process), open the run in MLflow."""
 
 import glob
 import json
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from test_catalog import build, harness_data
+from zoo_testing import zoo_here
 
 import zoo
 
@@ -121,23 +122,19 @@ def test_zoo_lr_find_suggests_within_10x_of_a_grids_best_for_three_families(tmp_
 
     monkeypatch.chdir(tmp_path)
     configs = lr_find_configs(tmp_path)
-    running = {}
-    for name, (config, _) in configs.items():
+    for name, (config, epochs) in configs.items():
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
         steps = ["--steps", "100"] if name == "mlp" else []  # the default, given: the flag is read
-        running[name] = subprocess.Popen(
-            [sys.executable, "-m", "keras_zoo", "lr-find", f"{name}.yaml", "--out", f"out-{name}", *steps],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    bests = {name: grid_best(parse_config(config), epochs) for name, (config, epochs) in configs.items()}
-    for name, process in running.items():
-        stdout, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr[-2000:]
+        # the CLI's entry point in this process (`zoo run` below is the real process of this file)
+        done = zoo_here("lr-find", f"{name}.yaml", "--out", f"out-{name}", *steps, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        stdout = done.stdout
         assert "suggested learning_rate=" in stdout
         assert os.path.getsize(tmp_path / f"out-{name}" / "lr_finder.png") > 0
         assert os.path.isfile(tmp_path / f"out-{name}" / "lr_finder.json")
         suggested = json.loads((tmp_path / f"out-{name}" / "lr_finder.json").read_text())["suggested_learning_rate"]
         assert f"suggested learning_rate={suggested:.3g}" in stdout
-        best, scores = bests[name]
+        best, scores = grid_best(parse_config(config), epochs)
         assert best / 10 <= suggested <= best * 10, (name, suggested, scores)
 
 

@@ -4,8 +4,6 @@ cannot escape the output directory, the tracking server listens on loopback by d
 import ast
 import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import pytest
@@ -55,9 +53,7 @@ def test_a_model_with_a_lambda_layer_is_refused_with_a_message(lambda_model):
 
 def test_the_cli_refuses_a_lambda_model_in_one_line(lambda_model, tmp_path):
     # `zoo evaluate` and `zoo export` load through the same `load_keras_model`
-    result = subprocess.run([sys.executable, "-m", "keras_zoo", "export", str(lambda_model),
-                             "--out", str(tmp_path / "out")], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=300)
+    result = zoo_here("export", lambda_model, "--out", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: `model` contains a Lambda layer"), result.stderr

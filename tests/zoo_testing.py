@@ -180,7 +180,12 @@ def check_every_trial_once(uri, out):
 
 
 def one_error_line(process, timeout=60):
-    _, stderr = process.communicate(timeout=timeout)
+    """The one `error:` line a `zoo` command ended with (exit code 2): a running `zoo(...)` process,
+    or what `zoo_here(...)` returned."""
+    if isinstance(process, subprocess.CompletedProcess):
+        stderr = process.stderr
+    else:
+        _, stderr = process.communicate(timeout=timeout)
     assert process.returncode == 2, stderr[-2000:]
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-2000:]

@@ -22,7 +22,10 @@ def _bindable(host, port):
     except RuntimeError:
         return False
     finally:
-        probe.stop(None)
+        # a server never started keeps the port it bound for the life of the process: started and
+        # stopped, it lets it go (the Python API, or a test calling the CLI in-process, goes on)
+        probe.start()
+        probe.stop(None).wait()
 
 
 class Chief:
