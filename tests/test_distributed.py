@@ -251,7 +251,7 @@ def test_bad_distributed_input_is_one_error_line_and_exit_2(tmp_path, arguments,
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         ports = {"closed": free_port(), "busy": busy.getsockname()[1]}
-        # the CLI in this process: each of these is refused before TensorFlow is imported
+        # the CLI in this process: each of these is refused before a search starts
         process = zoo_here("tune", config, "--out", tmp_path / "out",
                            *[a.format(**ports) for a in arguments], cwd=tmp_path)
         assert one_error_line(process).startswith(message.format(**ports))

@@ -116,8 +116,9 @@ def grid_best(config, epochs):
 
 
 def test_zoo_lr_find_suggests_within_10x_of_a_grids_best_for_three_families(tmp_path, monkeypatch):
-    """Also the one real `zoo lr-find` run of the suite: it writes the plot and the JSON (the bad
-    ranges and configs are in test_techniques.py)."""
+    """Also the suite's one full `zoo lr-find` run, through the CLI's entry point in this process:
+    it writes the plot and the JSON (the bad ranges and configs, one in a real process, are in
+    test_techniques.py)."""
     from keras_zoo.config import parse_config
 
     monkeypatch.chdir(tmp_path)

@@ -409,8 +409,9 @@ def run_zoo(*args, cwd):
 
 
 def test_zoo_lr_find_refuses_a_bad_range_and_a_bad_config(tmp_path, monkeypatch, capfd):
-    """`zoo lr-find`'s mistakes are one line. A real `zoo lr-find` run that writes the plot and the
-    JSON is test_new_user.py's (three families against a grid of fixed rates)."""
+    """`zoo lr-find`'s mistakes are one line, the first from the console command in a real process.
+    A full `zoo lr-find` run that writes the plot and the JSON is test_new_user.py's (three families
+    against a grid of fixed rates)."""
     from keras_zoo.cli import main
 
     config = tmp_path / "iris.yaml"
