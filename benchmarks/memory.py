@@ -9,6 +9,7 @@ hypermodel. RSS (from /proc) is read when each trial's `fit` returns.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,20 +50,23 @@ def child(variant, trials, epochs, out_path):
                            task=data.task)
     work = tempfile.mkdtemp(prefix=f"bench-memory-{variant}-")
     started = time.perf_counter()
-    if variant == "ours":
-        from tuning import search
+    try:
+        if variant == "ours":
+            from tuning import search
 
-        search(data, families=["mlp"], algorithm="random", max_trials=trials, max_epochs=epochs,
-               seed=0, directory=os.path.join(work, "search"),
-               tracking_uri=f"sqlite:///{os.path.join(work, 'mlflow.db')}",
-               experiment="bench-memory", progress=False, retrain=False, hypermodel=hypermodel)
-    else:
-        import keras_tuner as kt
+            search(data, families=["mlp"], algorithm="random", max_trials=trials, max_epochs=epochs,
+                   seed=0, directory=os.path.join(work, "search"),
+                   tracking_uri=f"sqlite:///{os.path.join(work, 'mlflow.db')}",
+                   experiment="bench-memory", progress=False, retrain=False, hypermodel=hypermodel)
+        else:
+            import keras_tuner as kt
 
-        tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=trials, seed=0,
-                                directory=work, project_name="kt", overwrite=True)
-        tuner.search(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val),
-                     epochs=epochs, verbose=0)
+            tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=trials, seed=0,
+                                    directory=work, project_name="kt", overwrite=True)
+            tuner.search(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val),
+                         epochs=epochs, verbose=0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the search folder and the store
     with open(out_path, "w") as handle:
         json.dump({"rss_mb": after, "final_mb": rss_mb(), "wall": time.perf_counter() - started},
                   handle)

@@ -61,3 +61,38 @@ def test_mistakes_get_one_error_line_and_exit_2(args, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_console_script_collects_less_while_the_stack_imports_then_freezes_it():
+    """`zoo`'s own process (`entry_point`, here running `zoo list`): a young generation of
+    IMPORTING_THRESHOLD objects until Keras has imported; then Python's thresholds again, and the
+    objects the imports made frozen out of the collector's sight."""
+    code = (
+        "import gc, sys\n"
+        "from keras_zoo.cli import IMPORTING_THRESHOLD, entry_point\n"
+        "defaults = gc.get_threshold()\n"
+        "sys.argv = ['zoo', 'list']\n"
+        "try:\n"
+        "    entry_point()\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "assert gc.get_threshold() == (IMPORTING_THRESHOLD, *defaults[1:]), gc.get_threshold()\n"
+        "assert gc.get_freeze_count() == 0 and 'keras' not in sys.modules\n"
+        "import keras\n"
+        "assert gc.get_threshold() == defaults, gc.get_threshold()\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.splitlines()[-1]) > 100_000  # TensorFlow's and Keras's objects
+
+
+def test_a_callback_after_keras_import_runs_at_once_when_keras_is_imported():
+    import keras  # noqa: F401
+
+    from zoo.saving import after_keras_import
+
+    calls = []
+    after_keras_import(lambda: calls.append(1))
+    assert calls == [1]

@@ -61,6 +61,9 @@ def _initializing(name):
     return module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False)
 
 
+_AFTER_KERAS = []  # callbacks run once Keras has finished importing (`after_keras_import`)
+
+
 def _register_if_ready(finished=None):
     """Import `zoo.layers` once Keras is imported and neither watched package is mid-import."""
     if "keras" not in sys.modules:
@@ -70,6 +73,9 @@ def _register_if_ready(finished=None):
     for finder in [f for f in sys.meta_path if isinstance(f, _KerasImportHook)]:
         sys.meta_path.remove(finder)
     import zoo.layers  # noqa: F401  (registers the catalog's custom objects)
+
+    while _AFTER_KERAS:
+        _AFTER_KERAS.pop(0)()
 
 
 class _KerasImportHook(importlib.abc.MetaPathFinder):
@@ -110,3 +116,10 @@ def register_on_keras_import():
     if not any(isinstance(f, _KerasImportHook) for f in sys.meta_path):
         sys.meta_path.insert(0, _KerasImportHook())
     _register_if_ready()  # Keras imported already: now, and the hook goes
+
+
+def after_keras_import(callback):
+    """Call `callback()` once, right after the catalog registers with Keras: now if Keras is
+    imported already, else when `keras` and `tensorflow` have both finished importing."""
+    _AFTER_KERAS.append(callback)
+    register_on_keras_import()
