@@ -167,3 +167,35 @@ def test_a_state_save_interrupted_mid_write_leaves_the_last_state_whole(tmp_path
     again = oracle()
     again.reload()
     assert again.seed == first.seed - 1 and list(again.trials) == ["0"]
+
+
+@pytest.mark.parametrize("algorithm", ["random", *ALGORITHMS])
+def test_a_process_killed_as_a_trial_ended_does_not_run_that_trial_again(tmp_path, algorithm):
+    """Keras Tuner's `end_trial` saves the state while the trial is still among the ongoing ones
+    (it drops it after the save), and a reload sends the ongoing trials back to be retried: a
+    chief SIGKILLed in that window ran the finished trial again when rerun, and MLflow had it twice
+    (seen in `test_distributed.py`'s chief kill). The state on disk right after `end_trial` is what
+    such a kill leaves; reloaded from it, the next trial is a new one."""
+    from keras_tuner.engine import hyperparameters as hp_module
+    from keras_tuner.engine.trial import TrialStatus
+
+    from tuning.oracles import make_oracle
+
+    def oracle():
+        made = make_oracle(algorithm, objective="val_loss", max_trials=5, max_epochs=2, seed=0)
+        space = hp_module.HyperParameters()
+        space.Int("units", 1, 8)
+        made._set_project_dir(str(tmp_path), "project")
+        made.update_space(space)
+        return made
+
+    first = oracle()
+    trial = first.create_trial("tuner0")
+    first.update_trial(trial.trial_id, {"val_loss": 0.5})
+    trial.status = TrialStatus.COMPLETED
+    first.end_trial(trial)  # saves; the process is killed here, before any other save
+    again = oracle()
+    again.reload()
+    assert again.trials[trial.trial_id].status == TrialStatus.COMPLETED
+    following = again.create_trial("tuner0")
+    assert following.trial_id != trial.trial_id and following.status == TrialStatus.RUNNING

@@ -110,6 +110,15 @@ def unqueue(oracle, trial_id):
     return True
 
 
+def retry_only_unended(oracle):
+    """Keep in the retry queue only the trials that have not ended (not in `end_order`), each once."""
+    ended, queue = set(oracle.end_order), []
+    for trial_id in oracle._retry_queue:
+        if trial_id not in ended and trial_id not in queue:
+            queue.append(trial_id)
+    oracle._retry_queue = queue
+
+
 def add_tuner(oracle, tuner_id):
     """Count `tuner_id` among the oracle's live tuners (Keras Tuner's chief ends when none is left
     and no trial runs)."""

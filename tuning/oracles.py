@@ -155,6 +155,18 @@ class _TimeBudget:
         self._budget_start = None  # the clock runs again from the next start_budget
 
 
+class _EndedTrialsStayEnded:
+    """Mixin: Keras Tuner's `end_trial` saves the oracle's state before it drops the trial from
+    the ongoing ones, and `reload` sends every ongoing trial back to be tried again. A process
+    killed between the two (a chief killed as a trial's result came in) ran that finished trial a
+    second time when resumed, and logged it twice. A reload now retries only the trials that have
+    not ended, each once."""
+
+    def reload(self):
+        super().reload()
+        kt_compat.retry_only_unended(self)
+
+
 class ResumableGridOracle(kt.oracles.GridSearchOracle):
     """Keras Tuner's grid search, with its position in the grid in the saved state: the stock
     oracle keeps it in memory only, so a reloaded grid search fails with a KeyError."""
@@ -173,7 +185,8 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
 def _budgeted(cls):
     """`cls` with the time budget, pruning (tuning.pruning) and the deployment costs
     (tuning.deploy) every algorithm shares."""
-    return type(cls.__name__, (Pruning, _TimeBudget, DeploymentAware, cls), {"__module__": __name__})
+    return type(cls.__name__, (Pruning, _TimeBudget, DeploymentAware, _EndedTrialsStayEnded, cls),
+                {"__module__": __name__})
 
 
 RandomOracle = _budgeted(kt.oracles.RandomSearchOracle)
