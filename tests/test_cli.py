@@ -15,6 +15,12 @@ def zoo_cli(*args):
                           cwd=ROOT, timeout=120)
 
 
+def python_code(code):
+    """`code` run by a fresh `python -c` in the project's folder."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
 def test_list_and_show_do_not_import_tensorflow():
     code = (
         "import sys\n"
@@ -26,8 +32,7 @@ def test_list_and_show_do_not_import_tensorflow():
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'keras_tuner'))\n"
         "assert not heavy, heavy[:5]\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                            timeout=120)
+    result = python_code(code)
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -82,8 +87,7 @@ def test_the_console_script_collects_less_while_the_stack_imports_then_freezes_i
         "assert gc.get_threshold() == defaults, gc.get_threshold()\n"
         "print(gc.get_freeze_count())\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                            timeout=120)
+    result = python_code(code)
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout.splitlines()[-1]) > 100_000  # TensorFlow's and Keras's objects
 

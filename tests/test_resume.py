@@ -131,6 +131,20 @@ def test_a_search_killed_mid_trial_resumes_with_its_algorithms_state(algorithm, 
         assert ("n_startup_trials" in state) == (algorithm == "tpe")
 
 
+def small_oracle(folder, algorithm):
+    """The oracle `search` makes for `algorithm`, over one integer, saving to `folder`/project."""
+    from keras_tuner.engine import hyperparameters as hp_module
+
+    from tuning.oracles import make_oracle
+
+    made = make_oracle(algorithm, objective="val_loss", max_trials=5, max_epochs=2, seed=0)
+    space = hp_module.HyperParameters()
+    space.Int("units", 1, 8)
+    made._set_project_dir(str(folder), "project")
+    made.update_space(space)
+    return made
+
+
 def test_a_state_save_interrupted_mid_write_leaves_the_last_state_whole(tmp_path, monkeypatch):
     """Keras Tuner truncates `oracle.json` and then writes it: a chief SIGKILLed in between left an
     empty file, and the search run again failed to reload (a JSONDecodeError). Each state file is
@@ -138,17 +152,8 @@ def test_a_state_save_interrupted_mid_write_leaves_the_last_state_whole(tmp_path
     rename fails) leaves the previous state, which still reloads."""
     import os
 
-    from keras_tuner.engine import hyperparameters as hp_module
-
-    from tuning.oracles import make_oracle
-
     def oracle():
-        made = make_oracle("random", objective="val_loss", max_trials=5, max_epochs=1, seed=0)
-        space = hp_module.HyperParameters()
-        space.Int("units", 1, 8)
-        made._set_project_dir(str(tmp_path), "project")
-        made.update_space(space)
-        return made
+        return small_oracle(tmp_path, "random")
 
     first = oracle()
     first.create_trial("tuner0")  # saves the oracle
@@ -176,18 +181,10 @@ def test_a_process_killed_as_a_trial_ended_does_not_run_that_trial_again(tmp_pat
     chief SIGKILLed in that window ran the finished trial again when rerun, and MLflow had it twice
     (seen in `test_distributed.py`'s chief kill). The state on disk right after `end_trial` is what
     such a kill leaves; reloaded from it, the next trial is a new one."""
-    from keras_tuner.engine import hyperparameters as hp_module
     from keras_tuner.engine.trial import TrialStatus
 
-    from tuning.oracles import make_oracle
-
     def oracle():
-        made = make_oracle(algorithm, objective="val_loss", max_trials=5, max_epochs=2, seed=0)
-        space = hp_module.HyperParameters()
-        space.Int("units", 1, 8)
-        made._set_project_dir(str(tmp_path), "project")
-        made.update_space(space)
-        return made
+        return small_oracle(tmp_path, algorithm)
 
     first = oracle()
     trial = first.create_trial("tuner0")

@@ -111,12 +111,9 @@ def unqueue(oracle, trial_id):
 
 
 def retry_only_unended(oracle):
-    """Keep in the retry queue only the trials that have not ended (not in `end_order`), each once."""
-    ended, queue = set(oracle.end_order), []
-    for trial_id in oracle._retry_queue:
-        if trial_id not in ended and trial_id not in queue:
-            queue.append(trial_id)
-    oracle._retry_queue = queue
+    """Keep in the retry queue only the trials that have not ended (not in `end_order`)."""
+    ended = set(oracle.end_order)
+    oracle._retry_queue = [trial_id for trial_id in oracle._retry_queue if trial_id not in ended]
 
 
 def add_tuner(oracle, tuner_id):

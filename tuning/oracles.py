@@ -160,7 +160,7 @@ class _EndedTrialsStayEnded:
     the ongoing ones, and `reload` sends every ongoing trial back to be tried again. A process
     killed between the two (a chief killed as a trial's result came in) ran that finished trial a
     second time when resumed, and logged it twice. A reload now retries only the trials that have
-    not ended, each once."""
+    not ended."""
 
     def reload(self):
         super().reload()
