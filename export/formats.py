@@ -9,6 +9,8 @@ import logging
 import os
 import re
 
+from zoo._tflite import convert
+
 FLEX_FIX_RECURRENT = (
     "Recurrent layers convert to TFLite builtins once unrolled, which needs a fixed sequence "
     "length: rebuild the model with one (e.g. input_shape=({example}) instead of {shape}), "
@@ -160,7 +162,7 @@ def write_tflite(saved_model_dir, path, *, quantization, representative, allow_f
             converter.inference_output_type = tf.int8
     try:
         with _captured_stderr():  # the MLIR converter prints its diagnostics straight to fd 2
-            blob = converter.convert()
+            blob = convert(converter)
     except Exception as error:  # ConverterError, and ValueError/RuntimeError from calibration
         raise _explain_tflite_error(str(error), model, quantization, allow_flex) from None
     with open(path, "wb") as handle:

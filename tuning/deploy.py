@@ -30,6 +30,7 @@ import os
 import tempfile
 import time
 
+from zoo._tflite import convert
 from zoo.errors import InvalidParameterError, unknown_name
 
 # every cost is minimized
@@ -190,7 +191,7 @@ def tflite_costs(model, row):
         model.export(saved, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        blob = converter.convert()
+        blob = convert(converter)
     return len(blob) / 1024.0, tflite_latency_ms(blob, row)
 
 
