@@ -21,6 +21,8 @@ KILL_AT = 3  # 0-based: epochs 0, 1, 2 complete, the process dies as epoch 3 beg
 
 CHILD = r"""
 import os, signal, sys
+from keras_zoo.cli import collect_less_while_importing  # the collector as a `zoo` process has it
+collect_less_while_importing()
 import keras
 from tuning import search
 from tuning.hypermodel import ZooHyperModel

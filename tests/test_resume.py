@@ -22,6 +22,8 @@ TRIALS = 4
 # the child: the same search, with a hypermodel that SIGKILLs its own process in the third fit
 CHILD = r"""
 import os, signal, sys
+from keras_zoo.cli import collect_less_while_importing  # the collector as a `zoo` process has it
+collect_less_while_importing()
 from tuning import search
 from tuning.hypermodel import ZooHyperModel
 from zoo.data import load_dataset
