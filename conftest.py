@@ -49,20 +49,15 @@ def _file_of(item):
     return item.nodeid.split("::", 1)[0]
 
 
-def pytest_collection_finish(session):
-    """What collecting imported (MLflow, ONNX, the test modules) joins the frozen objects: each
-    test's full collections then scan what the test made."""
-    gc.collect()
-    gc.freeze()
-
-
 _last_file = [None]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    """Between two files (the last file's module fixtures torn down, the next one's not yet set
-    up), what survives a full collection joins the frozen objects too. TensorFlow keeps the graphs
+    """Before each file's first test (the last file's module fixtures torn down, this one's not yet
+    set up), what survives a full collection joins the frozen objects: before the first file, what
+    collecting imported (MLflow, ONNX, the test modules); later, what earlier files left for good,
+    so each test's full collections scan what the test made. TensorFlow keeps the graphs
     it traced alive (test_tuning.py alone leaves ~700,000 objects, most of them graph operations
     and tensors, that no collection frees): left in sight, they made every later full collection
     (Keras's clear_session, pytest's own at the end) scan up to 1.7 million objects."""
