@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 
 from zoo._json import jsonable
@@ -22,6 +23,7 @@ class Report:
         plots: PNG bytes by name.
         notes: why a metric is missing, what an average means.
         meta: samples, class names, model name and anything else that describes the run.
+        baseline: the `evaluation.baseline.Baseline` beside the model on the same split, or None.
     """
 
     kind: str
@@ -31,6 +33,7 @@ class Report:
     plots: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
     meta: dict = dataclasses.field(default_factory=dict)
+    baseline: object = None
 
     @property
     def per_class(self):
@@ -68,6 +71,7 @@ class Report:
             "plots": [f"{name}.png" for name in self.plots],
             "notes": list(self.notes),
             "meta": jsonable(self.meta),
+            "baseline": None if self.baseline is None else jsonable(self.baseline.to_dict()),
         }
 
     def to_json(self, indent=2):
@@ -77,7 +81,13 @@ class Report:
         """A self-contained HTML page: metrics and tables, plots embedded as base64 PNG."""
         from evaluation._html import render
 
-        return render(self, title=title)
+        page = render(self, title=title)
+        if self.baseline is None:
+            return page
+        # right under the title's line: whether the model was worth training comes first
+        top = page.index('<p class="sub">')
+        top = page.index("</p>", top) + len("</p>")
+        return page[:top] + "\n" + self.baseline.to_html() + page[top:]
 
     def save(self, out_dir):
         """Write report.json, report.html and one PNG per plot into `out_dir`; returns the paths."""
@@ -97,7 +107,9 @@ class Report:
 
     def log_to_mlflow(self, run_id, *, tracking_uri=None, prefix="test_", artifact_path="report",
                       client=None):
-        """Log the scalar metrics (named `prefix + name`) and report.json/.html/PNGs on a run.
+        """Log the scalar metrics (named `prefix + name`) and report.json/.html/PNGs on a run;
+        with a baseline, its score as `prefix + "baseline_" + its metric` and its verdict as the
+        tag `evaluation.baseline`.
 
         Uses `client` (anything with `MlflowClient`'s methods), else `MlflowClient(tracking_uri)`,
         which with no URI follows `MLFLOW_TRACKING_URI` or `mlflow.set_tracking_uri`. Undefined
@@ -113,8 +125,13 @@ class Report:
         timestamp = int(time.time() * 1000)
         metrics = [Metric(prefix + name, float(value), timestamp, 0)
                    for name, value in self.metrics.items() if value is not None]
+        if self.baseline is not None and math.isfinite(self.baseline.score):
+            metrics.append(Metric(f"{prefix}baseline_{self.baseline.metric}", self.baseline.score,
+                                  timestamp, 0))
         client.log_batch(run_id, metrics=metrics)
         client.set_tag(run_id, "evaluation.kind", self.kind)
+        if self.baseline is not None:
+            client.set_tag(run_id, "evaluation.baseline", self.baseline.verdict())
         with tempfile.TemporaryDirectory() as folder:
             self.save(folder)
             client.log_artifacts(run_id, folder, artifact_path)

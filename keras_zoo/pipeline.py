@@ -115,11 +115,12 @@ def save_best(result, out_dir, data=None):
 
 
 def evaluate_step(result, data, out_dir):
+    """The test report (report/), with the simplest strong baseline beside the model."""
     from evaluation import evaluate_model
+    from evaluation.baseline import score_baseline
 
     report = evaluate_model(result.best_model, data.X_test, data.y_test, task=data.task,
                             class_names=data.class_names, history=result.history,
-                            out_dir=os.path.join(out_dir, "report"),
                             title=f"keras-zoo: {result.family} on {data.name}",
                             allow_missing=data.preprocessor is not None)
     if data.series is not None:  # a forecast is judged against the naive forecasts
@@ -127,11 +128,13 @@ def evaluate_step(result, data, out_dir):
 
         predictions = result.best_model.predict(data.X_test, verbose=0)
         report.metrics.update(forecast_baselines(data, predictions))
-        report.save(os.path.join(out_dir, "report"))
     if result.front is not None:  # a search with several objectives: its front beside the metrics
         report.tables["pareto_front"] = result.front
         report.plots["pareto_front"] = result.front_plot
-        report.save(os.path.join(out_dir, "report"))
+    baseline = score_baseline(data)
+    if baseline is not None:
+        report.baseline = baseline.against(report.metrics.get(baseline.metric))
+    report.save(os.path.join(out_dir, "report"))
     if result.tracker:
         report.log_to_mlflow(result.run_id, client=result.tracker.client)
     return report
@@ -255,6 +258,8 @@ def summary(outcome, config, out_dir):
         lines.append(f"test metrics ({len(data.y_test)} held-out rows of {data.name}; all "
                      f"{len(metrics)} in report.json):")
         lines += [f"  {k:<{width}}  {metrics[k]:.4f}" for k in shown]
+        if outcome.report.baseline is not None:
+            lines.append(outcome.report.baseline.verdict())
     if result.costs:
         lines.append("on-device costs (the search's measurements): " + ", ".join(
             f"{k} {v:.4g}" for k, v in result.costs.items()))
