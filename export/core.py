@@ -8,7 +8,7 @@ import shutil
 import tempfile
 
 from export import formats as fmt
-from export import verify
+from export import raw, verify
 from export._options import FORMATS, check_options, check_out_dir
 from export.manifest import Artifact, Manifest, digest
 from export.parts import exportable_parts
@@ -20,7 +20,7 @@ DEFAULT_FORMATS = FORMATS  # every format, in the order they are written
 
 def export_model(model, out_dir, formats=DEFAULT_FORMATS, *, quantize=(), representative_data=None,
                  opset=None, samples=None, labels=None, allow_flex=False, int8_io=False, atol=1e-5,
-                 rtol=1e-5, min_agreement=0.9, latency_repeats=20, preprocessing=None):
+                 rtol=1e-5, min_agreement=0.9, latency_repeats=20, preprocessing=None, inputs="raw"):
     """Export a Keras model to each format, verify every artifact against Keras, write a manifest.
 
     Args:
@@ -38,8 +38,14 @@ def export_model(model, out_dir, formats=DEFAULT_FORMATS, *, quantize=(), repres
         int8_io: give the 'int8' model int8 inputs and outputs (float32 otherwise).
         atol, rtol: float32 parity tolerance; min_agreement: quantized class agreement to pass.
         latency_repeats: timed calls per batch size for the median latency; 0 skips timing.
-        preprocessing: JSON-able notes a deployment needs beside the artifacts (class names,
-            vocabularies), stored in the manifest as they are.
+        preprocessing: JSON-able notes a deployment needs beside the artifacts (class names;
+            for a table model, `preprocessing["tabular"]`: `TabularPreprocessor.to_dict()`),
+            stored in the manifest.
+        inputs: for a table model on its codes matrix (`preprocessing["tabular"]` given): 'raw'
+            (default) exports it behind the category lookups, so every artifact takes the raw
+            columns (strings as strings; `zoo.preprocessing.artifact_input_specs`), verified on the
+            samples' rows plus unseen and missing categories; 'codes' exports the codes model as it
+            is, for targets that cannot hold a string table. The manifest says which.
 
     Returns:
         The `Manifest`; `manifest.ok` is True when every artifact passed. A format that fails
@@ -52,6 +58,8 @@ def export_model(model, out_dir, formats=DEFAULT_FORMATS, *, quantize=(), repres
         >>> manifest["tflite_dynamic"].parity["passed"]
         True
     """
+    model, samples, labels, representative_data, preprocessing = raw.prepare(
+        model, preprocessing, inputs, samples=samples, labels=labels, representative_data=representative_data)
     parts = exportable_parts(model)
     options = dict(quantize=quantize, representative_data=representative_data, opset=opset,
                    samples=samples, labels=labels, allow_flex=allow_flex, int8_io=int8_io, atol=atol,

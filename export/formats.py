@@ -44,13 +44,69 @@ def write_savedmodel(model, path):
     return f"keras.Model.export tf_saved_model (tensorflow {tf.__version__})", []
 
 
+# the ONNX domains an artifact may use: what every ONNX Runtime build runs without extensions
+STANDARD_ONNX_DOMAINS = ("ai.onnx", "ai.onnx.ml")
+
+
+def has_string_inputs(model):
+    return any(str(tensor.dtype) == "string" for tensor in model.inputs)
+
+
 def write_onnx(model, path, opset):
+    """ONNX through Keras's own export (tf2onnx's `from_function`), or, for a model with string
+    inputs, tf2onnx's `from_keras`: only it reads a lookup table's contents (into ai.onnx.ml's
+    CategoryMapper), where `from_function` writes a table handle no runtime can run."""
     import tf2onnx
 
-    with _quiet("tf2onnx"):
-        model.export(path, format="onnx", opset_version=opset, verbose=False)
+    with _quiet("tf2onnx"), _captured_stderr():
+        if has_string_inputs(model):
+            tf2onnx.convert.from_keras(model, input_signature=_input_signature(model), opset=opset,
+                                       output_path=path)
+            how = "tf2onnx.convert.from_keras"
+        else:
+            model.export(path, format="onnx", opset_version=opset, verbose=False)
+            how = "keras.Model.export onnx"
+    _check_onnx_domains(path)
     used = _onnx_opset(path)
-    return f"tf2onnx {tf2onnx.__version__} via keras.Model.export onnx, opset {used}", []
+    return f"tf2onnx {tf2onnx.__version__} via {how}, opset {used}", []
+
+
+def _input_signature(model):
+    """The model's inputs as TensorSpecs, in the structure it is called with (a dict stays one)."""
+    import tensorflow as tf
+
+    def spec(tensor):
+        return tf.TensorSpec(tensor.shape, tf.as_dtype(tensor.dtype), name=tensor.name)
+
+    if isinstance(model.input, dict):
+        return ({key: spec(tensor) for key, tensor in model.input.items()},)
+    return tuple(spec(tensor) for tensor in model.inputs)
+
+
+def onnx_domains(path):
+    """The operator domains an ONNX file uses ("ai.onnx" for the default one), subgraphs included."""
+    import onnx
+
+    proto = onnx.load(path, load_external_data=False)
+    domains = set()
+
+    def visit(graph):
+        for node in graph.node:
+            domains.add(node.domain or "ai.onnx")
+            for attribute in node.attribute:
+                for sub in [attribute.g, *attribute.graphs]:
+                    visit(sub)
+
+    visit(proto.graph)
+    return domains
+
+
+def _check_onnx_domains(path):
+    other = sorted(onnx_domains(path) - set(STANDARD_ONNX_DOMAINS))
+    if other:
+        raise ConversionError(
+            f"ONNX conversion used operators outside the standard domains ({', '.join(STANDARD_ONNX_DOMAINS)}): "
+            f"{', '.join(other)}, which a stock ONNX Runtime cannot run")
 
 
 def _onnx_opset(path):
@@ -90,11 +146,17 @@ def _quiet(logger_name):
 
 
 def recurrent_layers(model):
-    """The model's recurrent layers (RNN subclasses, alone or inside Bidirectional)."""
+    """The model's recurrent layers (RNN subclasses, alone or inside Bidirectional), those of the
+    models nested in it included (a catalog model behind its preprocessing)."""
     import keras
 
-    return [layer for layer in model.layers
-            if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))]
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
+            found.append(layer)
+        elif isinstance(layer, keras.Model) and getattr(layer, "layers", None):
+            found += recurrent_layers(layer)
+    return found
 
 
 def _is_rolled(layer):
@@ -110,6 +172,7 @@ def tflite_ready(model):
 
     Recurrent layers run as a TensorList loop that needs Flex ops; unrolled over a fixed
     sequence length they become plain builtins with the same weights and the same results.
+    Nested models (the catalog model inside the preprocessing) are rebuilt the same way.
     """
     import keras
 
@@ -120,6 +183,8 @@ def tflite_ready(model):
         return model, []  # cannot unroll; the converter's refusal explains
 
     def unrolled(layer):
+        if isinstance(layer, keras.Model) and any(inner in rolled for inner in recurrent_layers(layer)):
+            return keras.models.clone_model(layer, clone_function=unrolled)
         config = layer.get_config()
         if isinstance(layer, keras.layers.Bidirectional):
             for key in ("layer", "backward_layer"):
@@ -165,6 +230,11 @@ def write_tflite(saved_model_dir, path, *, quantization, representative, allow_f
             blob = convert(converter)
     except Exception as error:  # ConverterError, and ValueError/RuntimeError from calibration
         raise _explain_tflite_error(str(error), model, quantization, allow_flex) from None
+    if not allow_flex:  # the gate: whatever the converter did, a file with a custom op is refused
+        custom = [name for name, builtin in tflite_operators(blob) if not builtin]
+        if custom:
+            raise FlexOpsRequired(f"TFLite conversion of '{model.name}' wrote ops outside the TFLite "
+                                  f"builtins: {', '.join(custom)}. " + FLEX_FIX_ALLOW)
     with open(path, "wb") as handle:
         handle.write(blob)
     notes = ["Flex (TF Select) ops allowed"] if allow_flex else []
@@ -172,6 +242,24 @@ def write_tflite(saved_model_dir, path, *, quantization, representative, allow_f
         notes.append("int8 inputs/outputs" if int8_io else "float32 inputs/outputs, int8 inside")
     mode = quantization or "float32"
     return f"tf.lite.TFLiteConverter.from_saved_model (tensorflow {tf.__version__}), {mode}", notes
+
+
+def tflite_operators(blob):
+    """[(name, is builtin)] of the operator codes in a TFLite flatbuffer (bytes): builtins by their
+    schema name (HASHTABLE_FIND), custom and Flex ops by their custom code (FlexStringLower)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if key.isupper()}
+    model = schema.Model.GetRootAs(blob, 0)
+    operators = []
+    for index in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(index)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())  # the newer field, else the old one
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            operators.append((code.CustomCode().decode("utf-8"), False))
+        else:
+            operators.append((names.get(builtin, str(builtin)), True))
+    return operators
 
 
 def _explain_tflite_error(text, model, quantization, allow_flex):

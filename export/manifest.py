@@ -52,8 +52,9 @@ class Manifest:
     artifacts: list = dataclasses.field(default_factory=list)
     status: str = "in_progress"
     schema_version: int = SCHEMA_VERSION
-    # what a deployment applies beside the artifact: class names, and for inputs that are codes,
-    # the vocabularies and encodings that turn raw columns into them (`zoo predict` reads it)
+    # what a deployment needs beside the artifact: class names and, for a table model, which inputs
+    # the artifacts take (`inputs`: "raw" columns, documented in `tabular.inputs`, or the "codes"
+    # matrix that the vocabularies and encodings describe); `zoo predict` reads it
     preprocessing: dict = None
     # a deployment-aware search's figures for this model beside what the export measured
     deployment: dict = None

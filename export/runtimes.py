@@ -19,8 +19,25 @@ def _dim(value):
     return None  # -1, None and ONNX's symbolic names are all "any size"
 
 
+def _dtype_name(dtype):
+    """numpy's name of a dtype; "string" for a string tensor (Keras "string", TensorFlow's and
+    ONNX Runtime's object, LiteRT's bytes)."""
+    if str(dtype) == "string":
+        return "string"
+    dtype = np.dtype(dtype)
+    return "string" if dtype.kind in "OSU" else str(dtype)
+
+
 def tensor_spec(name, shape, dtype):
-    return {"name": str(name), "shape": [_dim(d) for d in shape], "dtype": str(np.dtype(dtype))}
+    return {"name": str(name), "shape": [_dim(d) for d in shape], "dtype": _dtype_name(dtype)}
+
+
+def as_strings(array):
+    """An object array of Python str (bytes read as UTF-8): what each runtime takes for a string
+    tensor (LiteRT and ONNX Runtime both take str objects; TensorFlow encodes them as UTF-8)."""
+    array = np.asarray(array)
+    flat = [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in array.ravel()]
+    return np.array(flat, dtype=object).reshape(array.shape)
 
 
 def _natural(key):
@@ -44,7 +61,16 @@ class KerasRunner:
         self.outputs = [tensor_spec(t.name, t.shape, t.dtype) for t in model.outputs]
 
     def __call__(self, arrays):
-        outputs = self.model(arrays[0] if len(arrays) == 1 else list(arrays), training=False)
+        import tensorflow as tf
+
+        if any(array.dtype.kind in "OSU" for array in arrays):  # Keras takes no mix of tensors and arrays
+            arrays = [tf.constant(as_strings(a).astype(str) if a.dtype.kind in "OSU" else a) for a in arrays]
+        if isinstance(self.model.input, dict):  # by key: the inputs' list order is Keras's own
+            keys = {tensor.name: key for key, tensor in self.model.input.items()}
+            feeds = {keys[tensor.name]: array for tensor, array in zip(self.model.inputs, arrays)}
+        else:
+            feeds = arrays[0] if len(arrays) == 1 else list(arrays)
+        outputs = self.model(feeds, training=False)
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         return [np.asarray(output) for output in outputs]
@@ -71,7 +97,8 @@ class SavedModelRunner:
         self._tf = tf
 
     def __call__(self, arrays):
-        feeds = {name: self._tf.constant(array) for name, array in zip(self._input_names, arrays)}
+        feeds = {name: self._tf.constant(as_strings(array).astype(str) if array.dtype.kind in "OSU" else array)
+                 for name, array in zip(self._input_names, arrays)}
         results = self._function(**feeds)
         return [results[name].numpy() for name in self._output_names]
 
@@ -102,7 +129,8 @@ class TFLiteRunner:
         self.outputs = [tensor_spec(n, d["shape_signature"], d["dtype"])
                         for n, d in zip(self._output_names, self._output_details)]
         # worked out once: the per-call path is a dtype check unless the model is quantized
-        self._input_dtypes = [np.dtype(d["dtype"]) for d in self._input_details]
+        self._input_dtypes = [np.dtype(object) if np.dtype(d["dtype"]).kind == "S" else np.dtype(d["dtype"])
+                              for d in self._input_details]
         self._quantized_io = any(_is_quantized(d) for d in self._input_details + self._output_details)
 
     def __call__(self, arrays):
@@ -110,7 +138,8 @@ class TFLiteRunner:
             feeds = {name: _quantize(array, detail)
                      for name, detail, array in zip(self._input_names, self._input_details, arrays)}
         else:
-            feeds = {name: array if array.dtype == dtype else array.astype(dtype)
+            feeds = {name: as_strings(array) if dtype.kind == "O" else array if array.dtype == dtype
+                     else array.astype(dtype)
                      for name, dtype, array in zip(self._input_names, self._input_dtypes, arrays)}
         try:
             results = self._runner(**feeds)
@@ -146,7 +175,8 @@ def _dequantize(array, detail):
 
 
 _ONNX_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int32)": "int32",
-                "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(bool)": "bool"}
+                "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(bool)": "bool",
+                "tensor(string)": "object"}
 
 
 class OnnxRunner:
@@ -167,7 +197,7 @@ class OnnxRunner:
                         for node in self._session.get_outputs()]
 
     def __call__(self, arrays):
-        feeds = {name: np.asarray(array, dtype=dtype)
+        feeds = {name: as_strings(array) if dtype == "object" else np.asarray(array, dtype=dtype)
                  for name, dtype, array in zip(self._input_names, self._input_dtypes, arrays)}
         return self._session.run(None, feeds)
 

@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 
+from export.runtimes import as_strings
 from zoo.errors import InvalidParameterError, InvalidTypeError
 
 GENERATED_SAMPLES = 32
@@ -37,6 +38,11 @@ def as_input_arrays(data, model, field):
             array = np.asarray(array)
         except (TypeError, ValueError):
             raise InvalidTypeError(f"`{field}` must be numeric arrays. Received: {type(array).__name__}") from None
+        if str(tensor.dtype) == "string":
+            if array.dtype.kind not in "OSU":
+                raise InvalidTypeError(
+                    f"`{field}` must hold strings for input '{tensor.name}'. Received: dtype {array.dtype}")
+            array = as_strings(array)
         expected = tuple(tensor.shape[1:])
         if array.ndim != len(expected) + 1 or any(
                 e is not None and e != a for e, a in zip(expected, array.shape[1:])):
@@ -45,6 +51,9 @@ def as_input_arrays(data, model, field):
                 f"`{field}` must have shape (samples, {shape}) for input '{tensor.name}'. "
                 f"Received: {field} with shape {array.shape}"
             )
+        if str(tensor.dtype) == "string":
+            result.append(array)
+            continue
         if not np.issubdtype(array.dtype, np.number):
             raise InvalidTypeError(f"`{field}` must be numeric. Received: dtype {array.dtype}")
         result.append(array.astype(tensor.dtype, copy=False))
@@ -57,7 +66,8 @@ def as_input_arrays(data, model, field):
 
 
 def generated_inputs(model, count=GENERATED_SAMPLES, seed=0):
-    """Inputs drawn from the input spec: normal floats; integer ids below the embedding size."""
+    """Inputs drawn from the input spec: normal floats; integer ids below the embedding size;
+    strings from a few words and the empty string."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -65,7 +75,9 @@ def generated_inputs(model, count=GENERATED_SAMPLES, seed=0):
     arrays = []
     for tensor in model.inputs:
         shape = (count,) + tuple(12 if d is None else d for d in tensor.shape[1:])
-        if np.issubdtype(np.dtype(tensor.dtype), np.integer):
+        if str(tensor.dtype) == "string":
+            arrays.append(rng.choice(np.array(["", "a", "b", "c"], dtype=object), size=shape))
+        elif np.issubdtype(np.dtype(tensor.dtype), np.integer):
             arrays.append(rng.integers(0, min(vocab) if vocab else 2, size=shape).astype(tensor.dtype))
         else:
             arrays.append(rng.normal(size=shape).astype(tensor.dtype))
@@ -129,10 +141,13 @@ def predicted_classes(output, kind):
 
 
 def accuracy(output, kind, labels):
+    """Accuracy on the labelled rows: the first len(labels) (rows added after them, such as a table
+    model's unseen and missing categories, have none)."""
     if labels is None or kind == "values":
         return None
-    classes = predicted_classes(output, kind)
-    labels = np.asarray(labels).reshape(classes.shape)
+    labels = np.asarray(labels)
+    classes = predicted_classes(np.asarray(output)[:len(labels)], kind)
+    labels = labels.reshape(classes.shape)
     return float(np.mean(classes == labels))
 
 

@@ -213,10 +213,12 @@ def export_front(config, result, data, out_dir, *, selected_ok):
 
 
 def preprocessing_description(data):
-    """What a deployment must know beside an exported artifact: the label vocabulary and, for a
-    CSV, how raw columns become the codes matrix the artifact takes (vocabularies, date formats)."""
-    description = {"class_names": data.class_names, "task": data.task,
-                   "inputs": "codes" if data.schema is not None else "raw"}
+    """What a deployment must know beside an exported artifact: the label vocabulary, the feature
+    names a run on arrays was trained with (so `zoo predict` reads a CSV's columns by name) and,
+    for a CSV, the table's description (schema, vocabularies, codes); the export says which inputs
+    its artifacts take (`inputs`: raw columns, or the codes matrix) and documents them."""
+    description = {"class_names": data.class_names, "task": data.task, "inputs": "raw",
+                   "feature_names": list(data.feature_names) if data.feature_names else None}
     if data.schema is not None:
         description["tabular"] = data.preprocessor.to_dict()
     return description

@@ -51,6 +51,24 @@ def test_recurrent_layers_are_unrolled_for_tflite_and_the_model_is_left_alone(tm
     assert model.get_layer("lstm_1").unroll is False
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_searched_recurrent_model_behind_its_preprocessing_is_unrolled_for_tflite(cell, tmp_path):
+    # what a search on windows returns: the catalog model nested between the normalization and the
+    # target unscaling, its recurrent layer rolled (the builders' default)
+    from zoo.data import compose_model
+    from zoo.preprocessing import ArrayPreprocessor, target_stats
+
+    windows = np.random.default_rng(0).normal(size=(24, 12, 1)).astype("float32")
+    core = zoo.create_model(cell, input_shape=(12, 1), num_outputs=1, task="regression", units=(8,))
+    model = compose_model(core, input_shape=(12, 1), preprocessor=ArrayPreprocessor(windows),
+                          target_stats=target_stats(windows[:, -1, 0]))
+    manifest = export.export_model(model, tmp_path, ("tflite",), samples=windows, latency_repeats=0)
+    assert manifest.ok, manifest["tflite"].error
+    assert manifest["tflite"].notes == [f"recurrent layers unrolled for TFLite builtins: {cell}_1"]
+    assert manifest["tflite"].parity["outputs"][0]["max_abs_error"] < 1e-5
+    assert core.get_layer(f"{cell}_1").unroll is False
+
+
 def test_variable_length_lstm_is_refused_for_tflite_naming_the_ops_and_the_fix(tmp_path):
     model = build("lstm", input_shape=(None, 3), units=(8,))
     manifest = export.export_model(model, tmp_path, ("tflite", "onnx"), quantize=("dynamic",),

@@ -64,6 +64,11 @@ def test_zoo_run_prints_the_schema_and_exports_every_format(csv_run):
     assert manifest["model"]["output_kinds"] == ["sigmoid"]  # seen through the class_names layer
     assert manifest["preprocessing"]["class_names"] == ["bad", "good"]
     assert manifest["preprocessing"]["tabular"]["vocabularies"]["region"][0] in {"north", "south", "east", "west"}
+    # every artifact takes the raw columns: the region as a string, the date as days since 1970
+    assert manifest["preprocessing"]["inputs"] == "raw"
+    for artifact in manifest["artifacts"]:
+        dtypes = {spec["name"]: spec["dtype"] for spec in artifact["inputs"]}
+        assert (dtypes["region"], dtypes["sold_on"]) == ("string", "float32"), artifact["name"]
 
 
 def predict_in_process(folder, *args):

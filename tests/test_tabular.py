@@ -184,6 +184,24 @@ def test_one_categorical_column_encodes_to_float_codes_and_an_empty_vocabulary_i
         preprocessing.TabularPreprocessor(schema, frame.assign(colour=None))
 
 
+def test_a_high_cardinality_category_keeps_its_most_frequent_values():
+    # 60 values 12 times, 50 twice, 180 once: 290 distinct in 1000 rows (not id-like)
+    values = ([f"top{i:02d}" for i in range(60)] * 12 + [f"mid{i:02d}" for i in range(50)] * 2
+              + [f"rare{i:03d}" for i in range(180)])
+    frame = pd.DataFrame({"city": values, "y": np.arange(len(values), dtype=float)})
+    schema = tabular.infer_schema(frame, target="y")
+    assert schema.columns[0].kind == "categorical"
+    assert f"the {tabular.MAX_CATEGORIES} most frequent kept" in schema.columns[0].note
+    pre = preprocessing.TabularPreprocessor(schema, frame)
+    kept = [f"top{i:02d}" for i in range(60)] + [f"mid{i:02d}" for i in range(40)]  # ties in value order
+    assert tabular.MAX_CATEGORIES == 100 and pre.vocabularies["city"] == kept
+    assert pre.to_dict()["max_categories"] == 100 and len(pre.feature_names) == 101
+    rows = pd.DataFrame({"city": ["top00", "mid39", "mid40", "rare000"]})
+    np.testing.assert_array_equal(pre.encode_frame(rows)[:, 0], [1, 100, 0, 0])
+    np.testing.assert_array_equal(np.asarray(pre.encoder_model(tabular.frame_to_inputs(rows, schema)))[:, 0],
+                                  [1, 100, 0, 0])
+
+
 def _tflite_predict(model, rows):
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter

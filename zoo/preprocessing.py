@@ -7,12 +7,27 @@ import numpy as np
 from zoo import tabular
 from zoo.errors import InvalidParameterError
 
-# How each kind appears in the codes matrix (the input of feature_model, of TFLite and ONNX artifacts).
+# How each kind appears in the codes matrix (the input of feature_model; of artifacts exported with
+# inputs="codes").
 ENCODINGS = {
     "numeric": "the number; NaN when missing",
     "boolean": "1 for true/yes, 0 for false/no; NaN when missing",
     "categorical": "i + 1 for vocabulary[i], 0 for a missing or unseen value",
     "datetime": "days since 1970-01-01 (time of day as a fraction); NaN when missing or unparseable",
+}
+# How each column enters an exported artifact (TFLite, ONNX, SavedModel with raw inputs): as in the
+# codes matrix, except that a category comes as its own value and the artifact looks it up (a
+# string table: TFLite's HASHTABLE builtins, ONNX's ai.onnx.ml CategoryMapper). Dates and booleans
+# come as numbers: parsing strings takes TensorFlow ops that neither TFLite's builtins nor ONNX have.
+ARTIFACT_ENCODINGS = {
+    ("categorical", "string"): "the category as a string; \"\" when missing; a value outside the "
+                               "vocabulary (unseen, or rarer than the kept categories) takes the "
+                               "out-of-vocabulary slot",
+    ("categorical", "number"): "the category code as a number; NaN when missing; a value outside the "
+                               "vocabulary takes the out-of-vocabulary slot",
+    ("numeric", None): ENCODINGS["numeric"],
+    ("boolean", None): ENCODINGS["boolean"],
+    ("datetime", None): ENCODINGS["datetime"],
 }
 IMPUTED = ("numeric", "boolean", "datetime")  # the order of the groups inside feature_model
 
@@ -20,8 +35,7 @@ IMPUTED = ("numeric", "boolean", "datetime")  # the order of the groups inside f
 class TabularPreprocessor:
     """Built from a Schema and the TRAINING frame only.
 
-    Two Keras models split the work so that string handling stays out of TFLite/ONNX:
-    `encoder_model` takes the raw columns ({column: (batch, 1)}, string or float32 as
+    Two Keras models split the work: `encoder_model` takes the raw columns ({column: (batch, 1)}, string or float32 as
     `Column.source` says) to the float32 codes matrix (batch, n_features), one column per feature in
     schema order (see ENCODINGS); `feature_model` takes the codes to the features a network learns
     from, with builtin ops only: numeric -> Impute(train mean) -> Normalization(train mean/variance);
@@ -31,7 +45,10 @@ class TabularPreprocessor:
     train (columns complete in train get none). `feature_names` names its outputs.
 
     Categorical columns of numbers (codes 1, 2, 3) are looked up by value with NumberLookup (no cast
-    to strings or integers, so NaN is simply unseen). Zero-variance statistics are taken as 1.
+    to strings or integers, so NaN is simply unseen). Each vocabulary holds the most frequent
+    `tabular.MAX_CATEGORIES` training values at most. Zero-variance statistics are taken as 1.
+    An exported artifact takes `build_artifact_encoder`'s inputs instead of `encoder_model`'s: the
+    same but for dates and booleans as numbers (see ARTIFACT_ENCODINGS).
     `encoder_model` and `feature_model` are built once and cached; `build_encoder_model()` and
     `build_feature_model()` return fresh ones.
     """
@@ -53,8 +70,9 @@ class TabularPreprocessor:
         self._encoder_model = self._feature_model = None
 
     def to_dict(self):
-        """JSON-able: the schema, the vocabularies, the codes matrix's columns with their encoding,
-        the train statistics and the feature names (for an export manifest)."""
+        """JSON-able: the schema, the vocabularies (and their cap), the codes matrix's columns with
+        their encoding, the train statistics and the feature names (for an export manifest, where
+        the export adds the artifacts' raw inputs: artifact_input_specs)."""
         codes = [
             {"name": c.name, "kind": c.kind, "source": c.source, "date_format": c.date_format, "encoding": ENCODINGS[c.kind]}
             for c in self.schema.features
@@ -62,6 +80,7 @@ class TabularPreprocessor:
         return {
             "schema": self.schema.to_dict(),
             "vocabularies": {name: list(vocabulary) for name, vocabulary in self.vocabularies.items()},
+            "max_categories": tabular.MAX_CATEGORIES,
             "codes": codes,
             "statistics": self.statistics,
             "feature_names": list(self.feature_names),
@@ -104,17 +123,10 @@ class TabularPreprocessor:
         return keras.Model(inputs, merged, name="encoder_model")
 
     def _encode_column(self, column, raw, name):
-        import keras
+        from zoo.layers.preprocessing import ParseBoolean, ParseDate
 
-        from zoo.layers.preprocessing import NumberLookup, ParseBoolean, ParseDate
-
-        if column.kind == "categorical" and column.source == "string":
-            lookup = keras.layers.StringLookup(
-                vocabulary=self.vocabularies[column.name], num_oov_indices=1, output_mode="int", name=name
-            )
-            return lookup(raw)
         if column.kind == "categorical":
-            return NumberLookup([float(v) for v in self.vocabularies[column.name]], name=name)(raw)
+            return _lookup(column, self.vocabularies[column.name], name)(raw)
         if column.kind == "datetime":
             return ParseDate(column.date_format, name=name)(raw)
         if column.kind == "boolean" and column.source == "string":
@@ -185,6 +197,132 @@ def _input_name(column_name, taken):
     return unique
 
 
+
+def _lookup(column, vocabulary, name):
+    """The layer that maps a categorical column's raw values to codes: i + 1 for vocabulary[i], 0
+    for anything else (StringLookup for strings; NumberLookup for numbers, which takes floats)."""
+    import keras
+
+    from zoo.layers.preprocessing import NumberLookup
+
+    if column.source == "string":
+        return keras.layers.StringLookup(vocabulary=list(vocabulary), num_oov_indices=1, output_mode="int", name=name)
+    return NumberLookup([float(v) for v in vocabulary], name=name)
+
+
+# === What an exported artifact takes ===
+
+
+def _artifact_names(columns):
+    """One input name per column: characters outside [A-Za-z0-9_] as "_", "column_" before a name
+    that does not start with a letter, made unique: names a SavedModel signature, TFLite and ONNX
+    all keep as they are."""
+    taken, names = set(), []
+    for column in columns:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", str(column.name))
+        if not name[:1].isalpha():
+            name = f"column_{name}"
+        unique, suffix = name, 1
+        while unique in taken:
+            unique, suffix = f"{name}_{suffix}", suffix + 1
+        taken.add(unique)
+        names.append(unique)
+    return names
+
+
+def artifact_input_specs(description):
+    """The inputs of an artifact exported with raw inputs, one per feature column in schema order:
+    [{name, column, kind, dtype ("string" or "float32"), shape [None, 1], encoding}], from
+    TabularPreprocessor.to_dict()'s output (see ARTIFACT_ENCODINGS)."""
+    schema = tabular.Schema.from_dict(description["schema"])
+    specs = []
+    for column, name in zip(schema.features, _artifact_names(schema.features)):
+        categorical = column.kind == "categorical"
+        specs.append({
+            "name": name, "column": column.name, "kind": column.kind,
+            "dtype": "string" if categorical and column.source == "string" else "float32",
+            "shape": [None, 1],
+            "encoding": ARTIFACT_ENCODINGS[(column.kind, column.source if categorical else None)],
+        })
+    return specs
+
+
+def build_artifact_encoder(description):
+    """{input name: Input((1,))} (artifact_input_specs) -> the codes matrix (batch, n_features)
+    float32, from TabularPreprocessor.to_dict()'s output: lookups for the categories, the other
+    columns as they come. Converts to TFLite builtins and to ONNX's standard domains."""
+    import keras
+
+    from zoo.layers.preprocessing import StackCodes
+
+    schema = tabular.Schema.from_dict(description["schema"])
+    inputs, codes = {}, []
+    for column, spec in zip(schema.features, artifact_input_specs(description)):
+        raw = keras.Input((1,), dtype=spec["dtype"], name=spec["name"])
+        inputs[spec["name"]] = raw
+        if column.kind == "categorical":  # "-" keeps the layer names apart from the input names
+            raw = _lookup(column, description["vocabularies"][column.name], f"lookup-{spec['name']}")(raw)
+        codes.append(raw)
+    return keras.Model(inputs, StackCodes(name="stack-codes")(codes), name="artifact_encoder")
+
+
+def artifact_inputs(description, frame):
+    """{input name: (n, 1) array}: what an artifact exported with raw inputs takes for the rows of
+    `frame`: the categories' own values (str objects, "" when missing, or float32 codes), every
+    other column as in the codes matrix (float32; dates as days since 1970-01-01)."""
+    schema = tabular.Schema.from_dict(description["schema"])
+    raw = tabular.frame_to_inputs(frame, schema)
+    inputs = {}
+    for column, spec in zip(schema.features, artifact_input_specs(description)):
+        values = raw[column.name][:, 0]
+        if column.kind != "categorical":
+            values = _column_codes(column, values, None)
+        inputs[spec["name"]] = values.reshape(-1, 1) if spec["dtype"] == "string" else values.astype("float32").reshape(-1, 1)
+    return inputs
+
+
+def artifact_inputs_from_codes(description, codes):
+    """The artifact inputs whose codes matrix is `codes` (n, n_features): each category code back
+    to its vocabulary value (0, or a code outside the vocabulary, to a missing value), the other
+    columns as they are. How an export turns a codes model's samples into raw rows."""
+    schema = tabular.Schema.from_dict(description["schema"])
+    codes = np.asarray(codes, dtype="float32")
+    inputs = {}
+    for position, (column, spec) in enumerate(zip(schema.features, artifact_input_specs(description))):
+        values = codes[:, position]
+        if column.kind == "categorical":
+            vocabulary = description["vocabularies"][column.name]
+            index = np.nan_to_num(np.round(values), nan=0.0).astype("int64")
+            inside = (index >= 1) & (index <= len(vocabulary))
+            if spec["dtype"] == "string":
+                values = np.array([vocabulary[i - 1] if ok else "" for i, ok in zip(index, inside)], dtype=object)
+            else:
+                numbers = np.asarray([float(v) for v in vocabulary], dtype="float32")
+                values = np.where(inside, numbers[np.clip(index - 1, 0, len(vocabulary) - 1)], np.nan).astype("float32")
+        inputs[spec["name"]] = values.reshape(-1, 1)
+    return inputs
+
+
+def unseen_and_missing_rows(description):
+    """Two rows of artifact inputs that verification adds: every category outside its vocabulary
+    (the other columns 0), then every column missing."""
+    schema = tabular.Schema.from_dict(description["schema"])
+    inputs = {}
+    for column, spec in zip(schema.features, artifact_input_specs(description)):
+        vocabulary = description["vocabularies"].get(column.name, [])
+        if spec["dtype"] == "string":
+            unseen = "<unseen>"
+            while unseen in vocabulary:
+                unseen += "_"
+            values = np.array([unseen, ""], dtype=object)
+        elif column.kind == "categorical":
+            values = np.array([max(float(v) for v in vocabulary) + 1.0, np.nan], dtype="float32")
+        else:
+            values = np.array([0.0, np.nan], dtype="float32")
+        inputs[spec["name"]] = values.reshape(-1, 1)
+    return inputs
+
+
 # === What the training split teaches ===
 
 
@@ -195,7 +333,8 @@ def _number_token(value):
 
 
 def _vocabulary(raw, source):
-    """Distinct non-missing values, most frequent first (ties in value order), as strings."""
+    """Distinct non-missing values, most frequent first (ties in value order), as strings; the
+    first `tabular.MAX_CATEGORIES` of them."""
     if source == "string":
         values = raw[raw != ""].astype(str)
     else:
@@ -203,6 +342,7 @@ def _vocabulary(raw, source):
         values = values[~np.isnan(values)]
     distinct, counts = np.unique(values, return_counts=True)
     order = np.lexsort((np.arange(len(distinct)), -counts))  # stable: ties keep np.unique's sorted order
+    order = order[:tabular.MAX_CATEGORIES]
     return [str(distinct[i]) if source == "string" else _number_token(distinct[i]) for i in order]
 
 

@@ -29,6 +29,10 @@ OVERRIDE_SHARE = 0.5  # share that must parse for a user's override to apply
 MAX_CODED_VALUES = 10  # integer-valued numeric columns with at most this many values are categorical
 ID_MIN_DISTINCT = 20  # string columns with more distinct values than this...
 ID_SHARE = 0.5  # ...and than this share of rows are id-like and dropped
+# A categorical column keeps its most frequent MAX_CATEGORIES training values (ties in value order);
+# the rarer ones share the out-of-vocabulary slot with values never seen, so a column of thousands
+# of distinct strings is no thousands-wide one-hot (nor a table of thousands in every artifact).
+MAX_CATEGORIES = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +214,10 @@ def _infer_column(name, series):
     distinct = present.astype(str).nunique()
     if distinct > ID_SHARE * len(series) and distinct > ID_MIN_DISTINCT:
         return Column(name, "drop", "string", note=f"{distinct} distinct strings in {len(series)} rows: id-like, dropped")
-    return Column(name, "categorical", "string", note=f"{distinct} distinct values")
+    note = f"{distinct} distinct values"
+    if distinct > MAX_CATEGORIES:
+        note += f"; the {MAX_CATEGORIES} most frequent kept, the rest share the out-of-vocabulary slot"
+    return Column(name, "categorical", "string", note=note)
 
 
 def _override_column(name, series, kind):
