@@ -58,6 +58,9 @@ class Dataset:
     @property
     def feature_shape(self):
         """The shape the catalog model sees: after the preprocessing the model carries."""
+        shape = getattr(self.preprocessor, "feature_shape", None)  # windows: with missing indicators
+        if shape is not None:
+            return tuple(shape)
         names = getattr(self.preprocessor, "feature_names", None)
         return (len(names),) if names is not None else self.input_shape
 
@@ -93,9 +96,15 @@ class Dataset:
 
 def compose_model(core, *, input_shape, preprocessor=None, target_stats=None, class_names=None):
     """raw input → preprocessing (fresh layers holding the training statistics) → `core` →
-    target unscaling → class names (an identity layer that stores them), uncompiled."""
+    target unscaling → class names (an identity layer that stores them), uncompiled. A series'
+    preprocessor (zoo.series.SeriesPreprocessor) composes its own: the forecast is the naive value
+    plus the core's change, restored in the target's units by the windows' own level and scale."""
     if preprocessor is None and target_stats is None:
         return core
+    from zoo.series import SeriesPreprocessor
+
+    if isinstance(preprocessor, SeriesPreprocessor):
+        return preprocessor.compose(core)
     import keras
 
     from zoo.layers.preprocessing import ClassNames

@@ -1,6 +1,7 @@
 """Time series: sliding windows, a split strictly by time, naive baselines and MASE."""
 
 import math
+import warnings
 
 import numpy as np
 
@@ -129,8 +130,7 @@ def seasonal_naive_forecast(X, *, target_index, season, horizon=1):
     before it when horizon > season); the window must reach back that far."""
     X = np.asarray(X)
     _check_int("season", season, 1)
-    lag = season * math.ceil(horizon / season)
-    position = X.shape[1] - 1 + horizon - lag
+    position = anchor_step(X.shape[1], horizon=horizon, season=season)
     if position < 0:
         raise InvalidParameterError(
             f"`season` must fit in the window (window {X.shape[1]}, horizon {horizon}). Received: season={season}"
@@ -150,26 +150,129 @@ def mase(y_true, y_pred, y_train, *, season=1):
     return float(error / scale) if scale > 0 else float("nan")
 
 
+def anchor_step(window, *, horizon=1, season=None):
+    """The window step the forecast starts from: the last one, or with a season the step a whole
+    number of seasons before the forecast time (what seasonal_naive_forecast reads)."""
+    if not season:
+        return window - 1
+    return window - 1 + horizon - season * math.ceil(horizon / season)
+
+
+def _better_naive(X_train, y_train, *, target_index, horizon, season):
+    """"seasonal-naive" when a season is set and that forecast errs less (MAE) than the last value
+    on the training windows (the windows where both are observed), "naive" otherwise: the forecast
+    a model starts from, the one the run's baseline also picks on a series with a trend."""
+    if not season:
+        return "naive"
+    forecasts = [naive_forecast(X_train, target_index=target_index),
+                 seasonal_naive_forecast(X_train, target_index=target_index, season=season, horizon=horizon)]
+    y = np.asarray(y_train, dtype="float64")
+    both = ~np.isnan(forecasts[0]) & ~np.isnan(forecasts[1])
+    naive, seasonal = (np.mean(np.abs(y[both] - f[both])) if both.any() else np.inf for f in forecasts)
+    return "seasonal-naive" if seasonal < naive else "naive"
+
+
+class SeriesPreprocessor:
+    """What a forecasting model carries in its graph, fitted on the training windows: gaps filled by
+    carrying the last observed value forward (with 0/1 missing indicators when the training windows
+    have gaps), each window normalized by its own last value and spread, and the core's output read
+    as a change from the last value (or, with a season, the seasonal-naive value where it errs less on
+    the training windows: `anchor`) through a skip connection whose core side starts at zero, so an
+    untrained model is that naive forecast and a trend past the training range is followed.
+    Without the target among the features there is no naive value: the windows are standardized
+    with training statistics and the output unscaled with the target's."""
+
+    def __init__(self, X_train, y_train, *, target_index, horizon=1, season=None):
+        from zoo.preprocessing import target_stats
+
+        X = np.asarray(X_train, dtype="float32")
+        self.input_shape = tuple(X.shape[1:])
+        self.target_index = target_index
+        self.anchor = "naive" if target_index is None else _better_naive(
+            X, y_train, target_index=target_index, horizon=horizon, season=season)
+        self.anchor_step = anchor_step(self.input_shape[0], horizon=horizon,
+                                       season=season if self.anchor == "seasonal-naive" else None)
+        self.has_missing = bool(np.isnan(X).any())
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a feature missing everywhere
+            mean, variance = np.nanmean(X, axis=(0, 1)), np.nanvar(X, axis=(0, 1))
+            step = np.nanmean(np.abs(np.diff(X, axis=1)), axis=(0, 1))
+        self.fill_values = [float(m) for m in np.nan_to_num(mean)]
+        self.variance = [float(v) if v > 0 else 1.0 for v in np.nan_to_num(variance)]
+        # a window's scale is floored by the typical step change of its feature: a flat window
+        # (a gap carried forward) must not blow its few changes up
+        self.scale_floor = [float(s) if s > 0 else 1.0 for s in np.nan_to_num(step)]
+        self.target_stats = target_stats(y_train)
+
+    @property
+    def feature_shape(self):
+        """The windows the core sees: the features, then one missing indicator each (with gaps)."""
+        window, features = self.input_shape
+        return (window, features * (2 if self.has_missing else 1))
+
+    def compose(self, core):
+        """raw windows (NaN for a missing step) → fill forward → per-window normalization → `core`
+        → zero-initialized change → + the naive value, uncompiled."""
+        import keras
+
+        from zoo.layers.preprocessing import Standardize
+        from zoo.layers.series import FillForward, RestoreLevel, WindowNormalize
+        from zoo.preprocessing import unscale_target
+
+        features = self.input_shape[1]
+        indicators = features if self.has_missing else 0
+        inputs = keras.Input(self.input_shape, name="inputs")
+        x = FillForward(self.fill_values, indicator=self.has_missing, name="fill_forward")(inputs)
+        if self.target_index is None:
+            x = Standardize(self.fill_values + [0.0] * indicators, self.variance + [1.0] * indicators,
+                            name="normalize")(x)
+            return keras.Model(inputs, unscale_target(self.target_stats)(core(x)), name=core.name)
+        x, anchor, scale = WindowNormalize(features, self.target_index, self.anchor_step,
+                                           self.scale_floor, name="window_normalize")(x)
+        change = keras.layers.Dense(1, kernel_initializer="zeros", name="forecast_change")(core(x))
+        return keras.Model(inputs, RestoreLevel(name="restore_level")([change, anchor, scale]),
+                           name=core.name)
+
+
 def dataset_from_series(frame_or_array, *, target, features=None, window, horizon=1, season=None,
                         test_size=0.2, val_size=0.1, name="series"):
     """A regression `zoo.data.Dataset` of windows split strictly by time (see split_indices): the
-    windows stay raw, a per-feature normalization fitted on the training windows and the target
-    unscaling go inside the model; `Dataset.series` keeps what the forecast report needs."""
+    windows stay raw (NaN for a missing step), a SeriesPreprocessor fitted on the training windows
+    goes inside the model; `Dataset.series` keeps what the forecast report needs."""
     from zoo.data import Dataset
-    from zoo.preprocessing import ArrayPreprocessor, target_stats
+    from zoo.preprocessing import target_stats
 
+    _check_int("data.series.window", window, 1)
     if season is not None:
         _check_int("data.series.season", season, 2)
+        if season > window:
+            raise InvalidParameterError(
+                f"`data.series.season` must be at most `data.series.window` ({window}): the forecast "
+                f"starts from the value one season back, which the window must hold. "
+                f"Received: data.series.season={season}")
     X, y, t = make_windows(frame_or_array, target=target, features=features, window=window,
                            horizon=horizon)
     parts = split_indices(t, window=window, test_size=test_size, val_size=val_size, horizon=horizon)
     names, target_index = window_features(frame_or_array, target=target, features=features)
     train, val, test = parts["train"], parts["val"], parts["test"]
+    notes = [(f"series: {len(X)} windows of {window} steps, horizon {horizon}; split by "
+              f"time into {len(train)} train, {len(val)} val, {len(test)} test")]
+    dropped = len(frame_or_array) - window - horizon + 1 - len(X)
+    if dropped:
+        notes.append(f"{dropped} windows dropped: their target step is missing")
+    preprocessor = SeriesPreprocessor(X[train], y[train], target_index=target_index, horizon=horizon,
+                                      season=season)
+    missing = int(np.isnan(_series_columns(frame_or_array, target, features)[0]).any(axis=1).sum())
+    if missing:
+        notes.append(f"{missing} steps with a missing input: filled inside the model by carrying the "
+                     "last observed value forward" + (", with a missing indicator" if preprocessor.has_missing else ""))
+    if target_index is not None:
+        start = "seasonal-naive" if preprocessor.anchor == "seasonal-naive" else "last"
+        notes.append(f"forecast: the change from the {start} value (an untrained model is that naive "
+                     "forecast), on windows normalized each by its own level and spread")
     data = Dataset(X[train], y[train], X[val], y[val], X[test], y[test], task="regression",
                    num_outputs=1, feature_names=[str(n) for n in names], name=name,
-                   preprocessor=ArrayPreprocessor(X[train]), target_stats=target_stats(y[train]),
-                   notes=[f"series: {len(X)} windows of {window} steps, horizon {horizon}; split by "
-                          f"time into {len(train)} train, {len(val)} val, {len(test)} test"])
+                   preprocessor=preprocessor, target_stats=target_stats(y[train]), notes=notes)
     data.series = {"window": window, "horizon": horizon, "season": season,
                    "target_index": target_index, "t": {k: t[v] for k, v in parts.items()}}
     return data

@@ -28,6 +28,7 @@ from zoo.layers.preprocessing import (
 )
 from zoo.layers.sampling import Sampling
 from zoo.layers.schedules import OneCycleSchedule
+from zoo.layers.series import FillForward, RestoreLevel, WindowNormalize
 from zoo.layers.siamese import ContrastiveLoss, SiameseNetwork, TripletLoss
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "ContrastiveLoss",
     "DaysToCalendar",
     "Distiller",
+    "FillForward",
     "GenerativeAdversarialNetwork",
     "GraphConv",
     "Impute",
@@ -48,6 +50,7 @@ __all__ = [
     "OneCycleSchedule",
     "ParseBoolean",
     "ParseDate",
+    "RestoreLevel",
     "Sampling",
     "ScaledDotProductAttention",
     "SelectColumns",
@@ -57,4 +60,5 @@ __all__ = [
     "StackCodes",
     "TripletLoss",
     "VariationalAutoencoder",
+    "WindowNormalize",
 ]
