@@ -1,5 +1,8 @@
 """`ZooHyperModel`: a catalog model (or a choice of families) as a Keras Tuner `HyperModel`."""
 
+import math
+
+import keras
 import keras_tuner as kt
 import numpy as np
 
@@ -7,6 +10,7 @@ import zoo
 from tuning import space
 from tuning.space import FAMILY_HP
 from zoo import training
+from zoo._space import SpaceRecorder
 from zoo.errors import InvalidParameterError, unknown_name
 from zoo.tasks import CLASSIFICATION_TASKS
 
@@ -34,6 +38,13 @@ class ZooHyperModel(kt.HyperModel):
     the training split) and the target unscaling; the wrapped model is compiled as the catalog
     model would be, so every trial trains, and the search returns, a model on raw inputs.
 
+    On a table (`compose` of a Dataset with a `TabularPreprocessor`) a trial also searches its
+    features (`zoo.preprocessing.feature_space`: scaling, periodic embeddings of numbers,
+    embeddings of categories), the table recipe's training (`zoo.models.mlp.table_training_space`:
+    weight decay, the learning rate's anneal, label smoothing, class weights), and the mlp's
+    default point is `zoo.models.mlp.TABLE_DEFAULTS` (RealMLP's defaults). `objective` (e.g.
+    "val_f1_macro") compiles in the metric it names when the task does not report it anyway.
+
     Example:
         >>> hypermodel = ZooHyperModel(["mlp", "cnn"], input_shape=(8, 8, 1), num_outputs=10,
         ...                            task="multiclass", class_weight="balanced")
@@ -41,9 +52,11 @@ class ZooHyperModel(kt.HyperModel):
 
     def __init__(self, families, *, input_shape, num_outputs, task, params=None,
                  batch_sizes=(32,), tune_training=True, class_weight=None, class_names=None,
-                 transfer=None, compose=None):
+                 transfer=None, compose=None, objective=None):
         super().__init__(name="zoo")
         self.compose = compose
+        self.extra_metrics = training.objective_metrics(objective, task)
+        self.table = None if transfer is not None else _table_of(compose)
         if isinstance(families, str):
             families = [families]
         families = list(families)
@@ -125,7 +138,24 @@ class ZooHyperModel(kt.HyperModel):
         """Register the hyperparameters and return `(family, create_model kwargs)`."""
         if self.transfer:
             return self._declare_transfer(hp)
-        return space.declare(hp, self.families, self.params, self.tune_training)
+        if self.table is None:
+            return space.declare(hp, self.families, self.params, self.tune_training)
+        from zoo.models.mlp import TABLE_DEFAULTS
+
+        declared = space.declare(_Defaults(hp, TABLE_DEFAULTS), self.families, self.params, self.tune_training)
+        self.table_choices(hp)
+        return declared
+
+    def table_choices(self, hp):
+        """A table's `(FeatureOptions, training choices)` for `hp` (registering them): the training
+        choices are searched with the training space (their defaults stand with tune_training off)."""
+        from zoo.models.mlp import table_training_space
+        from zoo.preprocessing import feature_space
+
+        features = feature_space(hp)
+        choices = table_training_space(hp if self.tune_training else SpaceRecorder(), task=self.task,
+                                       fixed=set(self.params) | ({"class_weight"} if self.class_weight else set()))
+        return features, choices
 
     def declare_hyperparameters(self, hp):
         self.declare(hp)
@@ -143,18 +173,46 @@ class ZooHyperModel(kt.HyperModel):
                                    **{k: v for k, v in params.items() if k in TRANSFER_PARAMS})
             return training.compile_model(model, task=self.task, **{
                 k: v for k, v in params.items() if k in training.CONSTRAINTS})
-        model = zoo.create_model(family, input_shape=self.input_shape, num_outputs=self.num_outputs,
-                                 task=self.task, compile=self.compose is None, **params)
-        if self.compose is None:
+        input_shape, compose = self.input_shape, self.compose
+        if self.table is not None:
+            features, choices = self.table_choices(hp)
+            params.update({k: v for k, v in choices.items() if k in training.CONSTRAINTS})
+            input_shape, compose = self._table_composer(features)
+        own_compile = compose is None and not self.extra_metrics
+        model = zoo.create_model(family, input_shape=input_shape, num_outputs=self.num_outputs,
+                                 task=self.task, compile=own_compile, **params)
+        if own_compile:
             return model
-        return training.compile_model(self.compose(model), task=self.task, **{
-            k: v for k, v in params.items() if k in training.CONSTRAINTS})
+        return training.compile_model(compose(model) if compose else model, task=self.task,
+                                      extra_metrics=self.extra_metrics,
+                                      **{k: v for k, v in params.items() if k in training.CONSTRAINTS})
+
+    def _table_composer(self, features):
+        """(the catalog model's input shape, compose) for a trial's FeatureOptions."""
+        from zoo.data import compose_model
+
+        data = self.table
+        preprocessor = data.preprocessor.with_options(features)
+
+        def compose(core):
+            return compose_model(core, input_shape=data.input_shape, preprocessor=preprocessor,
+                                 target_stats=data.target_stats, class_names=data.class_names)
+
+        return preprocessor.feature_shape, compose
 
     def fit(self, hp, model, x=None, y=None, **kwargs):
         batch_size = self.batch_sizes[0]
         if len(self.batch_sizes) > 1:
             batch_size = hp.Choice("batch_size", self.batch_sizes, default=self.batch_sizes[0])
         kwargs.setdefault("batch_size", batch_size)
+        if self.table is not None:
+            _, choices = self.table_choices(hp)
+            if choices.get("class_weight") == "balanced":
+                from zoo.class_weights import compute_class_weights
+
+                kwargs.setdefault("class_weight", compute_class_weights("balanced", y))
+            if choices.get("anneal", "none") != "none":
+                kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), AnnealLearningRate(choices["anneal"])]
         if self.class_weight is not None:
             from zoo.class_weights import compute_class_weights
 
@@ -175,3 +233,71 @@ class ZooHyperModel(kt.HyperModel):
 
     def family_of(self, hp_values):
         return hp_values.get(FAMILY_HP, self.families[0])
+
+
+def _table_of(compose):
+    """The Dataset behind `compose` (a bound `Dataset.compose`) when it holds a table, else None."""
+    from zoo.preprocessing import TabularPreprocessor
+
+    data = getattr(compose, "__self__", None)
+    return data if isinstance(getattr(data, "preprocessor", None), TabularPreprocessor) else None
+
+
+class _Defaults:
+    """A `HyperParameters` whose hyperparameters named in `defaults` are declared with those
+    defaults instead (same ranges): a family's space with another default point."""
+
+    def __init__(self, hp, defaults):
+        self._hp, self._defaults = hp, defaults
+
+    def __getattr__(self, name):
+        return getattr(self._hp, name)
+
+    def _declare(self, kind, name, *args, **kwargs):
+        if name in self._defaults:
+            kwargs["default"] = self._defaults[name]
+        return getattr(self._hp, kind)(name, *args, **kwargs)
+
+    def Int(self, name, *args, **kwargs):
+        return self._declare("Int", name, *args, **kwargs)
+
+    def Float(self, name, *args, **kwargs):
+        return self._declare("Float", name, *args, **kwargs)
+
+    def Choice(self, name, *args, **kwargs):
+        return self._declare("Choice", name, *args, **kwargs)
+
+    def Boolean(self, name, *args, **kwargs):
+        return self._declare("Boolean", name, *args, **kwargs)
+
+
+class AnnealLearningRate(keras.callbacks.Callback):
+    """The learning rate over the fit's steps: "cosine" from the optimizer's rate down to 0, or
+    "flat_cosine" (RealMLP's flat_cos) at that rate for the first half, then cosine down to 0.
+    The rate is the optimizer's again when the fit ends (what a saved model's config holds)."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self._base = self._epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._base = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        steps, epochs = self.params.get("steps") or 1, self.params.get("epochs") or 1
+        self.model.optimizer.learning_rate = self._base * anneal_factor(
+            self.kind, (self._epoch * steps + batch) / (epochs * steps))
+
+    def on_train_end(self, logs=None):
+        self.model.optimizer.learning_rate = self._base
+
+
+def anneal_factor(kind, progress):
+    """The share of the base learning rate at `progress` (0 to 1) of a fit."""
+    if kind == "flat_cosine":
+        progress = max(0.0, 2.0 * progress - 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) if kind != "none" else 1.0

@@ -8,12 +8,14 @@ from zoo.errors import InvalidParameterError, suggest, unknown_name
 from zoo.tasks import CLASSIFICATION_TASKS
 
 ALGORITHMS = ("random", "grid", "bayesian", "hyperband", "evolution", "tpe")
+# f1_macro, balanced_accuracy and a multiclass auc are compiled in only when the objective names
+# them (zoo.training.objective_metrics)
 TASK_METRICS = {
-    "binary": ("loss", "accuracy", "auc"),
-    "multiclass": ("loss", "accuracy"),
+    "binary": ("loss", "accuracy", "auc", "f1_macro", "balanced_accuracy"),
+    "multiclass": ("loss", "accuracy", "f1_macro", "balanced_accuracy", "auc"),
     "regression": ("loss", "mae", "rmse"),
 }
-MAXIMIZED = ("accuracy", "auc")
+MAXIMIZED = ("accuracy", "auc", "f1_macro", "balanced_accuracy")
 
 
 @dataclasses.dataclass(frozen=True)

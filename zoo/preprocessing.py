@@ -1,5 +1,7 @@
 """Preprocessing models fitted on the training split only: tabular columns, plain arrays, targets."""
 
+import copy
+import dataclasses
 import re
 
 import numpy as np
@@ -31,6 +33,65 @@ ARTIFACT_ENCODINGS = {
 }
 IMPUTED = ("numeric", "boolean", "datetime")  # the order of the groups inside feature_model
 
+SCALINGS = ("standard", "robust", "quantile")
+NUMERIC_EMBEDDINGS = ("none", "periodic")
+CATEGORY_ENCODINGS = ("one_hot", "embedding", "auto")
+AUTO_ONE_HOT_MAX = 9  # "auto": a column of at most this many codes (with the unseen slot) is one-hot
+MAX_QUANTILES = 256  # knots of a column's quantile map: n_train // 30, between 10 and this
+NORMAL_LEVELS = 1e-3  # quantile levels clipped to [this, 1 - this] before their normal scores (±3.09)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureOptions:
+    """How `feature_model` turns the codes into features; the defaults are the plain encoding
+    (a search's default point is `feature_space`'s).
+
+    scaling: numbers and date parts by the training mean and standard deviation ("standard"), by
+        the median and interquartile range then a smooth clip to ±3 ("robust", RealMLP's), or to
+        the normal scores of their training quantiles ("quantile", QuantileTransformer's).
+    numeric_embedding: "periodic" embeds each scaled number in `periodic_dim` values (Gorishniy et
+        al. 2022) with `frequencies` learned frequencies initialized N(0, `sigma`).
+    categories: one-hot vectors, learned `category_dim`-wide embeddings of the code, or "auto":
+        one-hot up to AUTO_ONE_HOT_MAX codes, embeddings above.
+    """
+
+    scaling: str = "standard"
+    numeric_embedding: str = "none"
+    frequencies: int = 16
+    sigma: float = 0.1
+    periodic_dim: int = 4
+    categories: str = "one_hot"
+    category_dim: int = 8
+
+    def __post_init__(self):
+        for field, allowed in (("scaling", SCALINGS), ("numeric_embedding", NUMERIC_EMBEDDINGS),
+                               ("categories", CATEGORY_ENCODINGS)):
+            if getattr(self, field) not in allowed:
+                raise InvalidParameterError(
+                    f"`{field}` must be one of {', '.join(allowed)}. Received: {field}={getattr(self, field)!r}")
+
+    def embeds(self, vocabulary_size):
+        """Whether a categorical column of `vocabulary_size` values gets an embedding."""
+        if self.categories == "auto":
+            return vocabulary_size + 1 > AUTO_ONE_HOT_MAX
+        return self.categories == "embedding"
+
+
+def feature_space(hp, prefix="features"):
+    """The searched FeatureOptions of a table, RealMLP's choices by default (robust scaling, periodic
+    embeddings with 16 frequencies of sigma 0.1, embeddings for categories of more than 9 codes)."""
+    scaling = hp.Choice(f"{prefix}_scaling", list(SCALINGS), default="robust")
+    embedding = hp.Choice(f"{prefix}_numeric_embedding", list(NUMERIC_EMBEDDINGS), default="periodic")
+    with hp.conditional_scope(f"{prefix}_numeric_embedding", ["periodic"]):
+        periodic = {"frequencies": hp.Choice(f"{prefix}_frequencies", [8, 16, 32], default=16),
+                    "sigma": hp.Choice(f"{prefix}_sigma", [0.01, 0.03, 0.1, 0.3, 1.0], default=0.1)}
+    categories = hp.Choice(f"{prefix}_categories", list(CATEGORY_ENCODINGS), default="auto")
+    with hp.conditional_scope(f"{prefix}_categories", ["embedding", "auto"]):
+        embedded = {"category_dim": hp.Choice(f"{prefix}_category_dim", [4, 8, 16], default=8)}
+    chosen = {**periodic, **embedded}  # an inactive hyperparameter is None: its default stands
+    return FeatureOptions(scaling=scaling, numeric_embedding=embedding, categories=categories,
+                          **{name: value for name, value in chosen.items() if value is not None})
+
 
 class TabularPreprocessor:
     """Built from a Schema and the TRAINING frame only.
@@ -42,7 +103,11 @@ class TabularPreprocessor:
     boolean -> Impute(train majority) as 0/1; datetime -> Impute(train median day) -> DaysToCalendar
     -> Normalization; categorical -> CategoryEncoding one-hot of the code (slot 0 = missing/unseen);
     then a 0/1 missing indicator for each numeric/boolean/datetime column that had missing values in
-    train (columns complete in train get none). `feature_names` names its outputs.
+    train (columns complete in train get none). `feature_names` names its outputs. That is the
+    plain encoding (`FeatureOptions()`); `options` (or `with_options`, a search trial's) may scale
+    by robust or quantile statistics instead, embed the numbers and date parts periodically and
+    embed categories: `feature_shape` is then the output's width and `feature_names` still names
+    the plain encoding's columns.
 
     Categorical columns of numbers (codes 1, 2, 3) are looked up by value with NumberLookup (no cast
     to strings or integers, so NaN is simply unseen). Each vocabulary holds the most frequent
@@ -53,8 +118,9 @@ class TabularPreprocessor:
     `build_feature_model()` return fresh ones.
     """
 
-    def __init__(self, schema, train_frame):
+    def __init__(self, schema, train_frame, options=None):
         self.schema = schema
+        self.options = options or FeatureOptions()
         inputs = tabular.frame_to_inputs(train_frame, schema)
         self.vocabularies = {
             c.name: _vocabulary(inputs[c.name][:, 0], c.source) for c in schema.features if c.kind == "categorical"
@@ -68,6 +134,28 @@ class TabularPreprocessor:
         self.statistics = _statistics(schema.features, self.encode_frame(train_frame))
         self.feature_names = _feature_names(schema.features, self.vocabularies, self.statistics)
         self._encoder_model = self._feature_model = None
+
+    def with_options(self, options):
+        """This preprocessor (the same fitted statistics) building its features as `options` (a
+        FeatureOptions) says: how a search's trial gets its own encoding."""
+        configured = copy.copy(self)
+        configured.options = options
+        configured._feature_model = None
+        return configured
+
+    @property
+    def feature_shape(self):
+        """The shape of feature_model's output: `(len(feature_names),)` with the plain encoding,
+        wider or narrower with embeddings."""
+        options, features = self.options, self.schema.features
+        continuous = sum(1 if c.kind == "numeric" else len(tabular.CALENDAR_PARTS) for c in features
+                         if c.kind in ("numeric", "datetime"))
+        width = continuous * (options.periodic_dim if options.numeric_embedding == "periodic" else 1)
+        width += sum(c.kind == "boolean" for c in features)
+        for name, vocabulary in self.vocabularies.items():
+            width += options.category_dim if options.embeds(len(vocabulary)) else len(vocabulary) + 1
+        width += sum(self.statistics[c.name]["had_missing"] for c in features if c.kind in IMPUTED)
+        return (width,)
 
     def to_dict(self):
         """JSON-able: the schema, the vocabularies (and their cap), the codes matrix's columns with
@@ -133,12 +221,14 @@ class TabularPreprocessor:
             return ParseBoolean(name=name)(raw)
         return raw
 
-    def build_feature_model(self):
-        """Codes (batch, n_features) -> features (batch, len(feature_names)), TFLite/ONNX builtins only."""
+    def build_feature_model(self, options=None):
+        """Codes (batch, n_features) -> features (batch, *feature_shape), TFLite/ONNX builtins only,
+        as `options` (default: this preprocessor's FeatureOptions) say."""
         import keras
 
         from zoo.layers.preprocessing import Impute, SelectColumns
 
+        options = options or self.options
         features = self.schema.features
         codes = keras.Input((len(features),), name="codes")
         groups = {kind: [i for i, c in enumerate(features) if c.kind == kind] for kind in (*IMPUTED, "categorical")}
@@ -148,29 +238,41 @@ class TabularPreprocessor:
         if imputed_order:
             selected = SelectColumns(imputed_order, name="select_imputed")(codes)
             imputed = Impute([s["fill"] for s in stats], indicator=flags, name="impute")(selected)
-            parts += self._imputed_parts(imputed, groups, stats)
+            parts += self._imputed_parts(imputed, groups, stats, options)
         if groups["categorical"]:
             selected = SelectColumns(groups["categorical"], name="select_categorical")(codes)
             # A NaN code (a deployment's slip) is read as unseen rather than cast to garbage.
             filled = Impute([0.0] * len(groups["categorical"]), indicator=False, name="impute_codes")(selected)
             for position, index in enumerate(groups["categorical"]):
-                name = features[index].name
                 code = SelectColumns([position], name=f"code_{position}")(filled)
-                one_hot = keras.layers.CategoryEncoding(
-                    num_tokens=len(self.vocabularies[name]) + 1, output_mode="one_hot", name=f"one_hot_{position}"
-                )
-                parts.append(one_hot(code))
+                parts.append(self._category_part(code, position, len(self.vocabularies[features[index].name]), options))
         if any(flags):
             start = len(imputed_order)
             parts.append(SelectColumns(range(start, start + sum(flags)), name="missing_indicators")(imputed))
         outputs = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
         return keras.Model(codes, outputs, name="feature_model")
 
-    def _imputed_parts(self, imputed, groups, stats):
+    @staticmethod
+    def _category_part(code, position, vocabulary_size, options):
+        """One categorical column's code (batch, 1) as a one-hot vector or a learned embedding."""
+        import keras
 
-        from zoo.layers.preprocessing import DaysToCalendar, SelectColumns, Standardize
+        if not options.embeds(vocabulary_size):
+            return keras.layers.CategoryEncoding(num_tokens=vocabulary_size + 1, output_mode="one_hot",
+                                                 name=f"one_hot_{position}")(code)
+        embedded = keras.layers.Embedding(vocabulary_size + 1, options.category_dim,
+                                          name=f"embed_{position}")(code)  # (batch, 1, dim)
+        return keras.layers.Reshape((options.category_dim,), name=f"embed_{position}_flat")(embedded)
 
-        parts, start = [], 0
+    def _imputed_parts(self, imputed, groups, stats, options):
+        """The numeric, boolean and datetime groups scaled as `options` say; with a periodic
+        embedding, the numbers and date parts embedded together, before the booleans."""
+        import keras
+
+        from zoo.layers.preprocessing import DaysToCalendar, SelectColumns
+        from zoo.layers.tabular import PeriodicEmbedding
+
+        parts, continuous, start = [], [], 0
         for kind in IMPUTED:
             count = len(groups[kind])
             if not count:
@@ -181,11 +283,33 @@ class TabularPreprocessor:
             if kind == "datetime":
                 part = DaysToCalendar(name="calendar")(part)
             if kind != "boolean":
-                mean = [m for s in group_stats for m in s["mean"]]
-                variance = [v for s in group_stats for v in s["variance"]]
-                part = Standardize(mean, variance, name=f"normalize_{kind}")(part)
+                part = _scaled(part, kind, group_stats, options.scaling)
+                continuous.append(part)
             parts.append(part)
+        if options.numeric_embedding == "periodic" and continuous:
+            joined = continuous[0] if len(continuous) == 1 else keras.layers.Concatenate(
+                name="continuous")(continuous)
+            embedded = PeriodicEmbedding(options.frequencies, options.sigma, options.periodic_dim,
+                                         name="periodic")(joined)
+            parts = [embedded] + [part for part in parts if all(part is not c for c in continuous)]
         return parts
+
+
+def _scaled(part, kind, group_stats, scaling):
+    """A group of numbers or date parts scaled by its training statistics (see FeatureOptions)."""
+    from zoo.layers.preprocessing import Standardize
+    from zoo.layers.tabular import PiecewiseLinear, SmoothClip
+
+    def gathered(key):
+        return [value for s in group_stats for value in s[key]]
+
+    if scaling == "quantile":
+        return PiecewiseLinear(gathered("quantiles"), gathered("normal_scores"), name=f"quantile_{kind}")(part)
+    if scaling == "robust":
+        spread = [value ** 2 for value in gathered("spread")]
+        part = Standardize(gathered("median"), spread, name=f"robust_{kind}")(part)
+        return SmoothClip(3.0, name=f"clip_{kind}")(part)
+    return Standardize(gathered("mean"), gathered("variance"), name=f"normalize_{kind}")(part)
 
 
 def _input_name(column_name, taken):
@@ -355,7 +479,8 @@ def _statistics(features, codes):
         had_missing = bool(len(present) < len(values))
         if column.kind == "numeric":
             fill = float(present.mean()) if len(present) else 0.0
-            stats[column.name] = {"fill": fill, "had_missing": had_missing, "mean": [fill], "variance": [_variance(present)]}
+            stats[column.name] = {"fill": fill, "had_missing": had_missing, "mean": [fill], "variance": [_variance(present)],
+                                  **_shape_statistics([present if len(present) else np.zeros(1)])}
         elif column.kind == "boolean":
             fill = float(present.mean() >= 0.5) if len(present) else 0.0
             stats[column.name] = {"fill": fill, "had_missing": had_missing}
@@ -367,8 +492,32 @@ def _statistics(features, codes):
                 "had_missing": had_missing,
                 "mean": [float(m) for m in calendar.mean(axis=0)],
                 "variance": [_variance(part) for part in calendar.T],
+                **_shape_statistics(calendar.T),
             }
     return stats
+
+
+def _shape_statistics(parts):
+    """Per part (a column's values): the median, the robust spread (interquartile range, else half
+    the range, else 1) and the quantile map (knots: distinct training quantiles; normal_scores:
+    the normal score of each knot's mean quantile level, as QuantileTransformer averages ties)."""
+    from scipy.special import ndtri
+
+    medians, spreads, knots, scores = [], [], [], []
+    for values in parts:
+        values = np.asarray(values, dtype="float64")
+        low, median, high = np.quantile(values, [0.25, 0.5, 0.75])
+        spread = high - low or 0.5 * (values.max() - values.min()) or 1.0
+        count = int(np.clip(len(values) // 30, 10, MAX_QUANTILES))
+        levels = np.linspace(0.0, 1.0, count)
+        quantiles = np.quantile(values, levels).astype("float32").astype("float64")
+        distinct, index = np.unique(quantiles, return_inverse=True)
+        level = np.bincount(index, weights=levels) / np.bincount(index)
+        medians.append(float(median))
+        spreads.append(float(spread))
+        knots.append([float(k) for k in distinct])
+        scores.append([float(v) for v in ndtri(np.clip(level, NORMAL_LEVELS, 1.0 - NORMAL_LEVELS))])
+    return {"median": medians, "spread": spreads, "quantiles": knots, "normal_scores": scores}
 
 
 def _variance(values):

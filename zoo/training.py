@@ -23,6 +23,8 @@ INITIALIZER_ALIASES = {"xavier": "glorot", "xavier_normal": "glorot_normal", "le
 REGULARIZERS = ("none", "l1", "l2", "l1_l2")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "cosine_restarts", "one_cycle")
+# Classification metrics compiled only for a search scored by them (`objective_metrics`).
+OBJECTIVE_METRICS = ("f1_macro", "balanced_accuracy", "auc")
 
 # Options every builder shares for its layers; builders declare them next to their own.
 LAYER_CONSTRAINTS = {
@@ -214,23 +216,41 @@ def make_optimizer(options):
     return keras.optimizers.AdamW(**kwargs)
 
 
-def loss_and_metrics(task, *, label_smoothing=0.0):
-    """The loss and metrics a supervised task compiles with (labels: integers for classes)."""
+def objective_metrics(objective, task):
+    """The metrics of OBJECTIVE_METRICS a model must compile with to report `objective`
+    (`val_f1_macro` -> ("f1_macro",)); a binary model reports its AUC anyway."""
+    name = (objective or "").removeprefix("val_")
+    if task not in ("binary", "multiclass") or name not in OBJECTIVE_METRICS:
+        return ()
+    return () if (task, name) == ("binary", "auc") else (name,)
+
+
+def _objective_metric(name, num_classes):
+    from zoo.layers.metrics import BalancedAccuracy, MacroAUC, MacroF1
+
+    return {"f1_macro": MacroF1, "balanced_accuracy": BalancedAccuracy, "auc": MacroAUC}[name](num_classes)
+
+
+def loss_and_metrics(task, *, label_smoothing=0.0, extra_metrics=(), num_classes=2):
+    """The loss and metrics a supervised task compiles with (labels: integers for classes), plus
+    `extra_metrics` of OBJECTIVE_METRICS (`num_classes` classes), computed only when a search is
+    scored by them."""
     import keras
 
     from zoo.layers import SparseCategoricalCrossentropyWithSmoothing
 
+    extra = [_objective_metric(name, num_classes) for name in extra_metrics]
     if task == "binary":
         return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing), [
             keras.metrics.BinaryAccuracy(name="accuracy"),
             keras.metrics.AUC(name="auc"),
-        ]
+        ] + extra
     if task == "multiclass":
         if label_smoothing:
             loss = SparseCategoricalCrossentropyWithSmoothing(label_smoothing=label_smoothing)
         else:
             loss = keras.losses.SparseCategoricalCrossentropy()
-        return loss, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        return loss, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] + extra
     if task == "regression":
         return keras.losses.MeanSquaredError(), [
             keras.metrics.MeanAbsoluteError(name="mae"),
@@ -239,15 +259,18 @@ def loss_and_metrics(task, *, label_smoothing=0.0):
     raise InvalidParameterError(f"`task` has no default loss. Received: task={task!r}")
 
 
-def compile_model(model, *, task, **options):
-    """Compile `model` for `task` with the named optimizer, schedule and loss options."""
+def compile_model(model, *, task, extra_metrics=(), **options):
+    """Compile `model` for `task` with the named optimizer, schedule and loss options;
+    `extra_metrics` (`objective_metrics`) for a search scored by one of them."""
     options = check_options(options, owner="compile")
     if task == "regression" and options["label_smoothing"]:
         raise InvalidParameterError(
             f"`label_smoothing` applies only to classification tasks. Received: task={task!r}"
         )
     if task in SUPERVISED_TASKS:
-        loss, metrics = loss_and_metrics(task, label_smoothing=options["label_smoothing"])
+        num_classes = 2 if task == "binary" else int(model.outputs[0].shape[-1])
+        loss, metrics = loss_and_metrics(task, label_smoothing=options["label_smoothing"],
+                                         extra_metrics=extra_metrics, num_classes=num_classes)
         model.compile(optimizer=make_optimizer(options), loss=loss, metrics=metrics)
     else:  # models with their own train_step (VAE, GAN, Siamese) own their losses
         model.compile(optimizer=make_optimizer(options))

@@ -11,6 +11,7 @@ from zoo.layers.generative import (
 from zoo.layers.graph_conv import GraphConv, NormalizedAdjacency
 from zoo.layers.l2_normalize import L2Normalize
 from zoo.layers.losses import SparseCategoricalCrossentropyWithSmoothing
+from zoo.layers.metrics import BalancedAccuracy, MacroAUC, MacroF1
 from zoo.layers.positional import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEncoding,
@@ -30,9 +31,11 @@ from zoo.layers.sampling import Sampling
 from zoo.layers.schedules import OneCycleSchedule
 from zoo.layers.series import FillForward, RestoreLevel, WindowNormalize
 from zoo.layers.siamese import ContrastiveLoss, SiameseNetwork, TripletLoss
+from zoo.layers.tabular import PeriodicEmbedding, PiecewiseLinear, SmoothClip
 
 __all__ = [
     "Autoencoder",
+    "BalancedAccuracy",
     "ClassNames",
     "ContrastiveLoss",
     "DaysToCalendar",
@@ -41,23 +44,28 @@ __all__ = [
     "GenerativeAdversarialNetwork",
     "GraphConv",
     "Impute",
-    "Standardize",
     "L2Normalize",
     "LearnedPositionalEmbedding",
+    "MacroAUC",
+    "MacroF1",
     "MultiHeadSelfAttention",
     "NormalizedAdjacency",
     "NumberLookup",
     "OneCycleSchedule",
     "ParseBoolean",
     "ParseDate",
+    "PeriodicEmbedding",
+    "PiecewiseLinear",
     "RestoreLevel",
     "Sampling",
     "ScaledDotProductAttention",
     "SelectColumns",
     "SiameseNetwork",
     "SinusoidalPositionalEncoding",
+    "SmoothClip",
     "SparseCategoricalCrossentropyWithSmoothing",
     "StackCodes",
+    "Standardize",
     "TripletLoss",
     "VariationalAutoencoder",
     "WindowNormalize",

@@ -5,6 +5,19 @@ from zoo._params import Bool, IntSeq, Real
 from zoo._registry import register
 from zoo._space import int_list
 from zoo.models._blocks import dense_block
+from zoo.tasks import CLASSIFICATION_TASKS
+
+# The default point of a search on a table (a search over the same space): RealMLP's tuned defaults
+# (Holzmüller et al. 2024, "Better by Default") as far as the catalog's options reach: three
+# 256-wide SELU layers with (alpha) dropout, AdamW, a flat-then-cosine learning rate, label
+# smoothing 0.1 (TABLE_TRAINING), and zoo.preprocessing.feature_space's defaults before them.
+TABLE_DEFAULTS = {
+    "mlp_units_count": 3, "mlp_units_0": 256, "mlp_units_1": 256, "mlp_units_2": 256, "mlp_units_3": 256,
+    "mlp_activation": "selu", "mlp_dropout_rate": 0.1,
+    "train_optimizer": "adamw", "train_learning_rate": 2e-3,
+}
+ANNEALS = ("none", "cosine", "flat_cosine")  # the learning rate over a fit's epochs
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 def space(hp, prefix="mlp"):
@@ -51,3 +64,20 @@ def mlp(*, input_shape, num_outputs, task, hidden_units=(64, 64), dropout_rate=0
                         batch_norm=batch_norm, dropout_rate=dropout_rate)
     outputs = training.output_head(x, task=task, num_outputs=num_outputs)
     return keras.Model(inputs, outputs, name="mlp")
+
+
+def table_training_space(hp, *, task, fixed=()):
+    """The training side of the table recipe, beside `training.training_space`: decoupled weight
+    decay, the learning rate's anneal over the epochs, and for classification label smoothing and
+    class weights (names in `fixed` are left to the user's values)."""
+    params = {}
+    if "weight_decay" not in fixed:
+        params["weight_decay"] = hp.Choice("train_weight_decay", [0.0, 0.01, 0.1, 0.3], default=0.1)
+    if "schedule" not in fixed:
+        params["anneal"] = hp.Choice("train_anneal", list(ANNEALS), default="flat_cosine")
+    if task in CLASSIFICATION_TASKS:
+        if "label_smoothing" not in fixed:
+            params["label_smoothing"] = hp.Choice("train_label_smoothing", [0.0, 0.1, 0.2], default=0.1)
+        if "class_weight" not in fixed:
+            params["class_weight"] = hp.Choice("train_class_weight", list(CLASS_WEIGHTS), default="none")
+    return params
