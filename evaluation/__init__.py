@@ -15,7 +15,7 @@ from evaluation.anomaly import (
 )
 from evaluation.diagnostics import cross_validate, learning_curve, make_estimator, validation_curve
 from evaluation.evaluate import evaluate_model
-from evaluation.history import history_from_mlflow
+from evaluation.tracking import history_from_mlflow
 from evaluation.metrics import (
     classification_report,
     classification_report_from_predictions,

@@ -5,29 +5,13 @@ import numpy as np
 from zoo.errors import InvalidParameterError, InvalidTypeError
 
 
-def history_from_mlflow(run_id, *, tracking_uri=None):
-    """{metric: [value per step]} from an MLflow run's metric histories (ordered by step)."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    try:
-        run = client.get_run(run_id)
-    except MlflowException as error:
-        raise InvalidParameterError(f"`history` run not found ({error.message.splitlines()[0]}). Received: run_id={run_id!r}") from None
-    history = {}
-    for key in sorted(run.data.metrics):
-        points = sorted(client.get_metric_history(run_id, key), key=lambda p: (p.step, p.timestamp))
-        if len(points) > 1:  # one-point metrics are final scores, not a history
-            history[key] = [p.value for p in points]
-    return history
-
-
 def history_frame(history, *, tracking_uri=None):
     """A DataFrame indexed by epoch from a Keras History, a dict of lists or an MLflow run id."""
     import pandas as pd
 
     if isinstance(history, str):
+        from evaluation.tracking import history_from_mlflow
+
         history = history_from_mlflow(history, tracking_uri=tracking_uri)
     elif hasattr(history, "history") and isinstance(history.history, dict):
         history = history.history

@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import math
 import os
 
 from zoo._json import jsonable
@@ -115,24 +114,7 @@ class Report:
         which with no URI follows `MLFLOW_TRACKING_URI` or `mlflow.set_tracking_uri`. Undefined
         (None) metrics are skipped.
         """
-        import tempfile
-        import time
+        from evaluation.tracking import log_report
 
-        from mlflow.entities import Metric
-        from mlflow.tracking import MlflowClient
-
-        client = client or MlflowClient(tracking_uri)
-        timestamp = int(time.time() * 1000)
-        metrics = [Metric(prefix + name, float(value), timestamp, 0)
-                   for name, value in self.metrics.items() if value is not None]
-        if self.baseline is not None and math.isfinite(self.baseline.score):
-            metrics.append(Metric(f"{prefix}baseline_{self.baseline.metric}", self.baseline.score,
-                                  timestamp, 0))
-        client.log_batch(run_id, metrics=metrics)
-        client.set_tag(run_id, "evaluation.kind", self.kind)
-        if self.baseline is not None:
-            client.set_tag(run_id, "evaluation.baseline", self.baseline.verdict())
-        with tempfile.TemporaryDirectory() as folder:
-            self.save(folder)
-            client.log_artifacts(run_id, folder, artifact_path)
-        return run_id
+        return log_report(self, run_id, tracking_uri=tracking_uri, prefix=prefix,
+                          artifact_path=artifact_path, client=client)

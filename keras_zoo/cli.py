@@ -2,17 +2,15 @@
 commands live in `keras_zoo.commands`, whose modules import their heavy parts when run."""
 
 import argparse
-import contextlib
 import gc
 import importlib
 import json
 import os
-import re
 import sys
 import textwrap
-import threading
 import warnings
 
+from keras_zoo._logs import runtime_logs_filtered
 from zoo._json import jsonable
 from zoo.errors import JobFailed, ZooError
 
@@ -165,44 +163,6 @@ def build_parser():
     return parser
 
 
-# TensorFlow's C++ runtime logs in glog format on stderr at import and first device query
-# ("oneDNN custom operations are on", "Could not find cuda drivers"); TF_CPP_MIN_LOG_LEVEL does
-# not silence all of them in TF 2.21. They would break the one-`error:`-line promise.
-# TFLite's interpreter logs its own way ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.").
-_RUNTIME_LOG = re.compile(rb"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] "
-                          rb"|WARNING: All log messages before absl|INFO: )")
-
-
-@contextlib.contextmanager
-def _runtime_logs_filtered():
-    """Pass stderr through a pipe that drops TensorFlow's runtime log lines, line by line."""
-    try:
-        sys.stderr.flush()
-        original = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded use)
-        yield
-        return
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 2)
-    os.close(write_end)
-
-    def pump():
-        with os.fdopen(read_end, "rb") as lines:
-            for line in lines:
-                if not _RUNTIME_LOG.match(line):
-                    os.write(original, line)
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(original, 2)  # closes the pipe's last writer, so the pump drains and ends
-        thread.join(timeout=5)
-        os.close(original)
-
-
 def main(argv=None):
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 internal failure)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep stderr for our own messages
@@ -212,12 +172,16 @@ def main(argv=None):
         if args.command is None:
             parser.print_help()
             return 2
+        if args.command not in ("list", "show", "tracking-server", "tracking"):
+            from zoo._backend import check_backend
+
+            check_backend()  # before anything trains or is written
         if getattr(args, "verbose", False):
             return int(args.handler(args) or 0)
         # MLflow's INFO lines ("Creating initial MLflow database tables...") are for --verbose;
         # MLflow reads this when it is imported, which the commands do after this point
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-        with _runtime_logs_filtered(), warnings.catch_warnings():
+        with runtime_logs_filtered(), warnings.catch_warnings():
             # library warnings (Keras, MLflow) are for --verbose: a mistake gets one line
             warnings.simplefilter("ignore")
             return int(args.handler(args) or 0)

@@ -5,7 +5,6 @@ import dataclasses
 import math
 import os
 
-from keras_zoo.config import search_options
 from zoo._paths import check_writable_dir
 
 
@@ -70,13 +69,14 @@ def hypermodel_for(config, data):
     """The `tuning.ZooHyperModel` a config describes for a loaded `Dataset`: the models the
     search trains, the data's preprocessing inside them."""
     from tuning.hypermodel import ZooHyperModel
+    from tuning.space import families_for
 
     model, search = config.model, config.search
-    return ZooHyperModel(model.family_names, input_shape=data.feature_shape, compose=data.compose,
-                         num_outputs=data.num_outputs, task=data.task, params=model.params,
-                         batch_sizes=search.batch_sizes, tune_training=search.tune_training,
-                         class_weight=model.class_weight, class_names=data.class_names,
-                         transfer=model.transfer)
+    return ZooHyperModel(model.family_names or families_for(data), input_shape=data.feature_shape,
+                         compose=data.compose, num_outputs=data.num_outputs, task=data.task,
+                         params=model.params, batch_sizes=search.batch_sizes,
+                         tune_training=search.tune_training, class_weight=model.class_weight,
+                         class_names=data.class_names, transfer=model.transfer)
 
 
 def check_export(config):
@@ -94,17 +94,26 @@ def check_export(config):
                       has_representative_data=True)
 
 
-def search_step(config, out_dir, *, verbose=False, runner=None):
-    """Load the data and search as the config says; returns `(SearchResult, Dataset)`."""
-    from tuning import search
+def fit_step(config, out_dir, *, verbose=False, runner=None):
+    """Load the data and fit the `AutoModel` the config describes on it (its search in
+    `out_dir/search`, resumed when that holds this config's search); returns the fitted model."""
+    from keras_zoo.automodel import AutoModel
 
     check_writable_dir(out_dir, "out")
     data = load_data(config)
     described = describe_data(data)
     if described:
         print(described, flush=True)
-    options = search_options(config, os.path.join(out_dir, "search"), verbose=verbose)
-    return search(data, options, runner=runner), data
+    model = AutoModel.from_config(config, directory=os.path.join(out_dir, "search"),
+                                  verbose=2 if verbose else 1)
+    model._search(data, model._options(), runner=runner)
+    return model
+
+
+def search_step(config, out_dir, *, verbose=False, runner=None):
+    """`fit_step`'s search result and data: `(SearchResult, Dataset)`."""
+    model = fit_step(config, out_dir, verbose=verbose, runner=runner)
+    return model.search_result_, model.data_
 
 
 def save_best(result, out_dir, data=None):
@@ -136,7 +145,7 @@ def evaluate_step(result, data, out_dir):
         report.baseline = baseline.against(report.metrics.get(baseline.metric))
     report.save(os.path.join(out_dir, "report"))
     if result.tracker:
-        report.log_to_mlflow(result.run_id, client=result.tracker.client)
+        result.tracker.log_report(result.run_id, report)
     return report
 
 
@@ -144,22 +153,27 @@ def export_step(config, result, data, out_dir):
     folder = os.path.join(out_dir, "export")
     manifest = _export(config, result.best_model, data, folder, result.costs)
     if result.tracker:
-        result.tracker.client.log_artifacts(result.run_id, folder, "export")
+        result.tracker.log_artifacts(result.run_id, folder, "export")
     return manifest
 
 
 def _export(config, model, data, folder, costs):
-    from export import export_model
-
-    manifest = export_model(model, folder, formats=config.export.formats,
-                            quantize=config.export.quantize,
-                            representative_data=data.X_train[:64], samples=data.X_test[:64],
-                            labels=data.y_test[:64] if data.task != "regression" else None,
-                            preprocessing=preprocessing_description(data))
+    manifest = export_artifacts(model, data, folder, formats=config.export.formats,
+                                quantize=config.export.quantize, samples=data.X_test[:64],
+                                labels=data.y_test[:64] if data.task != "regression" else None)
     if costs:
         manifest.deployment = deployment_agreement(costs, manifest)
         manifest.write()
     return manifest
+
+
+def export_artifacts(model, data, folder, *, formats, quantize, samples, labels=None):
+    """The verified exports of a model trained on `data` (`zoo run`'s and `AutoModel.export`)."""
+    from export import export_model
+
+    return export_model(model, folder, formats=formats, quantize=quantize,
+                        representative_data=data.X_train[:64], samples=samples, labels=labels,
+                        preprocessing=preprocessing_description(data))
 
 
 # how closely the exported float32 TFLite file must match the search's figures for its trial: the
@@ -230,7 +244,8 @@ def run(config, out_dir, *, verbose=False):
     Prints one line per trial and, at the end, what the user came for (`summary`); returns a
     `RunOutcome` (`ok` is False when an exported artifact failed verification)."""
     check_export(config)
-    result, data = search_step(config, out_dir, verbose=verbose)
+    model = fit_step(config, out_dir, verbose=verbose)
+    result, data = model.search_result_, model.data_
     outcome = RunOutcome(result=result, data=data, model_path=save_best(result, out_dir, data))
     if config.evaluate.enabled:
         outcome.report = evaluate_step(result, data, out_dir)

@@ -267,7 +267,7 @@ def test_a_constrained_search_returns_a_model_within_its_limits_in_the_tflite_in
     np.testing.assert_allclose(runner([data.X_test[:1].astype("float32")])[0],
                                keras.ops.convert_to_numpy(result.best_model(data.X_test[:1])), atol=1e-5)
     with pytest.raises(InvalidParameterError):  # the Python API checks as the config does
-        search(data, families=["mlp"], constraints={"watts": 3}, directory=str(tmp_path / "x"), tracking=False)
+        search(data, algorithm="random", families=["mlp"], constraints={"watts": 3}, directory=str(tmp_path / "x"), tracking=False)
 
 
 def test_automodel_takes_the_same_constraints(tmp_path):

@@ -40,7 +40,7 @@ class Killed(ZooHyperModel):
 data = load_dataset("iris")
 hypermodel = Killed(["mlp"], input_shape=data.input_shape, num_outputs=3, task="multiclass",
                     params={"hidden_units": (8,)}, tune_training=False)
-search(data, families=["mlp"], max_trials=1, max_epochs=%d, seed=0, directory=sys.argv[1],
+search(data, algorithm="random", families=["mlp"], max_trials=1, max_epochs=%d, seed=0, directory=sys.argv[1],
        tracking_uri=sys.argv[2], progress=False, retrain=False, hypermodel=hypermodel)
 """ % (KILL_AT, EPOCHS)
 
@@ -87,7 +87,7 @@ def test_a_trial_killed_mid_fit_resumes_at_its_next_epoch_and_its_history_goes_o
     Watched.fits = []
     hypermodel = Watched(["mlp"], input_shape=data.input_shape, num_outputs=3, task="multiclass",
                          params={"hidden_units": (8,)}, tune_training=False)
-    result = search(data, families=["mlp"], max_trials=1, max_epochs=EPOCHS, seed=0,
+    result = search(data, algorithm="random", families=["mlp"], max_trials=1, max_epochs=EPOCHS, seed=0,
                     directory=str(directory), tracking_uri=uri, progress=False, retrain=False,
                     hypermodel=hypermodel)
     assert [fit["epochs"] for fit in Watched.fits] == [[KILL_AT, 4, 5]]  # from the next epoch on

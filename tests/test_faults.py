@@ -128,7 +128,7 @@ def test_trials_that_exhaust_memory_or_raise_in_fit_fail_and_the_search_goes_on(
     hypermodel = FaultyHyperModel(["mlp"], input_shape=(4,), num_outputs=3, task="multiclass",
                                   params={"hidden_units": (4,)})
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    result = search(iris, families=["mlp"], hypermodel=hypermodel, max_trials=4, max_epochs=1,
+    result = search(iris, algorithm="random", families=["mlp"], hypermodel=hypermodel, max_trials=4, max_epochs=1,
                     directory=str(tmp_path / "s"), tracking_uri=uri, progress=False, retrain=False)
     assert result.trials.status.tolist() == ["COMPLETED", "FAILED", "FAILED", "COMPLETED"]
     client = MlflowClient(uri)

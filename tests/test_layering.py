@@ -71,3 +71,27 @@ def test_the_floors_are_the_packages_the_distribution_ships():
     text = (ROOT / "pyproject.toml").read_text()
     shipped = set(re.findall(r'"(\w+)\*"', text.split("[tool.setuptools.packages.find]")[1]))
     assert shipped == set(ALLOWED)
+
+
+def mlflow_modules(package_root):
+    """The modules of a package that import MLflow (any `mlflow` or `mlflow.*` import)."""
+    return sorted(str(path.relative_to(package_root.parent)) for path in package_root.rglob("*.py")
+                  if any(target == "mlflow" and how.startswith(("import", "from"))
+                         for _, target, how in edges(path.read_text())))
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_at_most_one_module_of_a_package_imports_mlflow(package):
+    """One tracking boundary a floor: `tuning/tracking.py` (the search's Tracker),
+    `evaluation/tracking.py` (the report's own MLflow call), ..."""
+    found = mlflow_modules(ROOT / package)
+    assert len(found) <= 1, found
+
+
+def test_a_second_module_importing_mlflow_is_caught(tmp_path):
+    package = tmp_path / "tuning"
+    package.mkdir()
+    (package / "tracking.py").write_text("def f():\n    from mlflow import MlflowClient\n")
+    assert len(mlflow_modules(package)) == 1
+    (package / "search.py").write_text("def g():\n    import mlflow\n")
+    assert mlflow_modules(package) == ["tuning/search.py", "tuning/tracking.py"]

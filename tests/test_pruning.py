@@ -94,4 +94,4 @@ def test_pruning_works_with_tpe_whose_study_is_its_own(iris, tmp_path):
 
 def test_an_unknown_pruner_is_refused_with_its_choices(iris, tmp_path):
     with pytest.raises(UnknownNameError, match="search.pruner"):
-        search(iris, families=["mlp"], pruner="hyperband", directory=str(tmp_path / "s"), tracking=False)
+        search(iris, algorithm="random", families=["mlp"], pruner="hyperband", directory=str(tmp_path / "s"), tracking=False)

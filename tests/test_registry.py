@@ -12,7 +12,7 @@ from zoo.data import load_dataset
 def test_the_best_model_is_registered_with_its_signature_and_predicts_the_same(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     data = load_dataset("iris")
-    result = search(data, families=["mlp"], max_trials=1, max_epochs=2, directory=str(tmp_path / "s"),
+    result = search(data, algorithm="random", families=["mlp"], max_trials=1, max_epochs=2, directory=str(tmp_path / "s"),
                     tracking_uri=uri, progress=False, register_model="iris-mlp",
                     params={"hidden_units": (8,)})
     client = MlflowClient(uri)

@@ -318,7 +318,7 @@ def test_search_applies_class_weight_from_the_training_split(imbalanced_breast_c
                            class_weight="balanced", class_names=data.class_names,
                            params={"hidden_units": (8,)})
     assert hypermodel.fit.__func__ is not ZooHyperModel.fit
-    result = search(data, families=["mlp"], max_trials=1, max_epochs=2, directory=str(tmp_path / "s"),
+    result = search(data, algorithm="random", families=["mlp"], max_trials=1, max_epochs=2, directory=str(tmp_path / "s"),
                     tracking=False, progress=False, hypermodel=hypermodel)
     assert result.best_model is not None and all(n == len(data.y_train) for n, _ in seen)
     # the weights Keras received are scikit-learn's "balanced" weights of the training split

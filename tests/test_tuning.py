@@ -46,7 +46,7 @@ def trial_runs(uri, parent_id):
 
 
 def test_n_trials_leave_n_nested_runs_with_params_and_epoch_histories(tmp_path, iris, store):
-    result = search(iris, families=["mlp"], max_trials=3, max_epochs=3, seed=1,
+    result = search(iris, algorithm="random", families=["mlp"], max_trials=3, max_epochs=3, seed=1,
                     directory=str(tmp_path / "search"), tracking_uri=store,
                     progress=False)
     client, runs = trial_runs(store, result.run_id)
@@ -88,7 +88,7 @@ def test_tracking_stays_synchronous_when_mlflow_async_logging_is_switched_on(tmp
     monkeypatch.setattr(AsyncLoggingQueue, "activate",
                         lambda queue: (activated.append(queue), activate(queue))[1])
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "true")
-    result = search(iris, families=["mlp"], max_trials=2, max_epochs=2, seed=2, pruner="median",
+    result = search(iris, algorithm="random", families=["mlp"], max_trials=2, max_epochs=2, seed=2, pruner="median",
                     directory=str(tmp_path / "search"), tracking_uri=store, progress=False,
                     retrain=False)
     assert activated == []
@@ -147,7 +147,7 @@ def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, iri
     hypermodel = PoisonedHyperModel(["mlp"], input_shape=(4,), num_outputs=3, task="multiclass",
                                     poisoned={1, 2, 3, 4})
     with pytest.raises(SearchFailed, match="search stopped: 2 consecutive trials failed"):
-        search(iris, families=["mlp"], hypermodel=hypermodel, max_trials=4, max_epochs=2,
+        search(iris, algorithm="random", families=["mlp"], hypermodel=hypermodel, max_trials=4, max_epochs=2,
                max_consecutive_failures=2, directory=str(tmp_path / "s"), tracking=False,
                progress=False)
     assert hypermodel.calls == 2
@@ -165,7 +165,7 @@ def test_cross_validation_scores_are_the_mean_over_folds(tmp_path, iris, store):
             return history
 
     hypermodel = Recording(["mlp"], input_shape=iris.input_shape, num_outputs=3, task="multiclass")
-    result = search(iris, families=["mlp"], max_trials=1, max_epochs=2, cv_folds=3, seed=0,
+    result = search(iris, algorithm="random", families=["mlp"], max_trials=1, max_epochs=2, cv_folds=3, seed=0,
                     directory=str(tmp_path / "search"), tracking_uri=store, hypermodel=hypermodel,
                     progress=False, retrain=False)
     # the folds are scikit-learn's stratified folds of train + validation, rebuilt here
@@ -306,7 +306,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, iris, kwargs,
 def test_unwritable_output_directory(iris):
     # /sys refuses new entries even to root, where permission bits would not
     with pytest.raises(InvalidParameterError, match="`out` must be a writable directory"):
-        search(iris, families=["mlp"], directory="/sys/zoo-test/search", tracking=False)
+        search(iris, algorithm="random", families=["mlp"], directory="/sys/zoo-test/search", tracking=False)
 
 
 def write_config(tmp_path, **overrides):

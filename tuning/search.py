@@ -1,8 +1,9 @@
 """`search`: a Keras Tuner search over the catalog, tracked in MLflow, resumable, cross-validated.
 
-It is a short composition of steps with one job each: checks (before TensorFlow loads), the
-hypermodel, the resume state, the MLflow parent run, running the trials (in this process, or
-served to distributed workers by a `TrialRunner`), retraining the best, and its artifacts."""
+The steps of one search (`_Plan`): its checks (`tuning.checks`, before TensorFlow loads), the
+hypermodel, the resume state, the MLflow parent run (`tuning.tracking`), running the trials (in
+this process, or served to distributed workers by a `TrialRunner`), retraining the best; what it
+leaves is plain data (`tuning.result`)."""
 
 import dataclasses
 import json
@@ -10,63 +11,14 @@ import os
 import platform
 import time
 
-import numpy as np
-
 from tuning import deploy
-from tuning.options import (
-    SearchOptions,
-    check_algorithm,
-    check_pruner,
-    check_objective,
-    default_objective,
-    is_better,
-    objective_direction,
-)
+from tuning.checks import check_grid, check_search, feature_shape, objective_of
+from tuning.options import SearchOptions, is_better, objective_direction
+from tuning.result import SearchResult, trials_frame
 from zoo._json import write_json_atomic
-from zoo._paths import check_writable_dir
 from zoo.errors import InvalidParameterError, JobFailed
-from zoo.tasks import CLASSIFICATION_TASKS
 
 STATE_FILE = "zoo_search.json"
-
-
-@dataclasses.dataclass
-class SearchResult:
-    """What a search leaves: the retrained best model and how it was found."""
-
-    best_model: object
-    best_hyperparameters: dict
-    best_score: float
-    objective: str
-    trials: object  # pandas.DataFrame, one row per trial
-    run_id: str = None
-    tracking_uri: str = None
-    directory: str = None
-    history: object = None  # keras History of the retrained best model
-    family: str = None
-    tracker: object = dataclasses.field(default=None, repr=False)  # logs on to the parent run
-    # deployment-aware search (search.constraints / search.objectives): the chosen trial and its
-    # costs, and with several objectives the Pareto front (one row per member) and its plot
-    trial_id: str = None
-    costs: dict = None
-    front: object = None  # pandas.DataFrame
-    front_plot: bytes = dataclasses.field(default=None, repr=False)
-    _plan: object = dataclasses.field(default=None, repr=False)
-
-    def retrain(self, trial_id):
-        """Retrain one trial's configuration as the best was retrained (a front member, to
-        export it too); returns `(model, history)`."""
-        trial = self._plan.oracle.trials[trial_id]
-        return self._plan._retrain(trial)
-
-    def build(self, trial_id):
-        """One trial's model, built (untrained) from its hyperparameters."""
-        return self._plan.hypermodel.build(self._plan.oracle.trials[trial_id].hyperparameters)
-
-    def costs_of(self, trial_id):
-        """One trial's deployment costs as the search measured them."""
-        oracle = self._plan.oracle
-        return oracle.trial_costs(oracle.trials[trial_id])
 
 
 @dataclasses.dataclass
@@ -138,11 +90,16 @@ class _Plan:
         from tuning import tracking
 
         self.data, self.options, self.tracker_module = data, options, tracking
-        self.objective = (options.objectives[0] if options.objectives else options.objective
-                          or default_objective(data.task))
+        self.objective = objective_of(options, data.task)
         self.deployment = deploy.make_deployment(options.constraints, options.objectives, options.select)
         self.uri = tracking.resolve_uri(options.tracking_uri) if options.tracking else None
-        self._check(hypermodel)  # before TensorFlow is imported: nothing is written until all pass
+        # spaces only Keras Tuner knows: a hypermodel given, or a transfer source
+        self.custom = hypermodel is not None or options.transfer is not None
+        # before TensorFlow is imported: nothing is written until every check passes
+        self.families = check_search(data, options, custom=self.custom,
+                                     tracker_module=tracking, uri=self.uri)
+        if hypermodel is not None:
+            self.families = hypermodel.families
         self.hypermodel = hypermodel or self._build_hypermodel()
         if options.algorithm == "grid" and self.custom:
             check_grid(self.hypermodel)
@@ -150,43 +107,12 @@ class _Plan:
         self.fit_kwargs = {"validation_data": (data.X_val, data.y_val) if len(data.X_val) else None,
                            "verbose": 0}  # our own progress line per trial replaces Keras Tuner's
 
-    # === checks =================================================================================
-    def _check(self, hypermodel):
-        from tuning import space
-
-        data, options = self.data, self.options
-        self.custom = hypermodel is not None or options.transfer is not None  # spaces Keras Tuner knows
-        self.families = list(options.families)
-        if not self.custom:
-            self.families = space.check_families(self.families, input_shape=_feature_shape(data),
-                                                 num_outputs=data.num_outputs, task=data.task,
-                                                 params=options.params)
-        if hypermodel is not None:
-            self.families = hypermodel.families
-        deploy.check_deployment(options.constraints, options.objectives, options.select,
-                                algorithm=options.algorithm, objective=options.objective, task=data.task)
-        check_objective(self.objective, data.task)
-        if self.objective.startswith("val_") and not options.cv_folds and len(data.X_val) == 0:
-            raise InvalidParameterError(
-                f"`search.objective` {self.objective!r} needs a validation split (data.val_size > 0) "
-                f"or cv_folds. Received: data.val_size=0"
-            )
-        check_cv_folds(options.cv_folds, np.concatenate([data.y_train, data.y_val]), data.task,
-                       len(data.X_train) + len(data.X_val))
-        check_algorithm(options.algorithm)
-        check_pruner(options.pruner)
-        if options.algorithm == "grid" and not self.custom:
-            space.check_grid(self.families, options.params, options.tune_training)
-        check_writable_dir(options.directory, "out")
-        if options.tracking:
-            self.tracker_module.check_reachable(self.uri)
-
     def _build_hypermodel(self):
         from tuning.hypermodel import ZooHyperModel
 
         data, options = self.data, self.options
         # checks that need Keras: the transfer source, the class weights
-        hypermodel = ZooHyperModel(self.families, input_shape=_feature_shape(data),
+        hypermodel = ZooHyperModel(self.families, input_shape=feature_shape(data),
                                    num_outputs=data.num_outputs, task=data.task,
                                    compose=getattr(data, "compose", None),
                                    params=options.params, batch_sizes=options.batch_sizes,
@@ -235,12 +161,20 @@ class _Plan:
             tracker, parent_id, self.uri, self.options.experiment, progress))
         best = self._best_trial(oracle, tracker, parent_id)
         self.oracle = oracle
+        result = self._result(oracle, best, tracker, parent_id)
+        if tracker:
+            self.tracker_module.log_search(tracker, result, self.data, self.options.register_model,
+                                           search_seconds, tuner.fit_seconds)
+        return result
+
+    def _result(self, oracle, best, tracker, parent_id):
+        """The best trial retrained, and how the search found it, as plain data."""
         model, history = self._retrain(best) if self.options.retrain else (None, None)
         best_values = dict(best.hyperparameters.values)
         front = oracle.pareto_front() if self.deployment is not None and self.deployment.multi else None
         result = SearchResult(tracker=tracker, best_model=model, best_hyperparameters=best_values,
                               best_score=best.score, objective=self.objective,
-                              trials=_trials_frame(oracle, front), run_id=parent_id, tracking_uri=self.uri,
+                              trials=trials_frame(oracle, front), run_id=parent_id, tracking_uri=self.uri,
                               directory=self.options.directory, history=history,
                               family=self.hypermodel.family_of(best_values), trial_id=best.trial_id,
                               _plan=self)
@@ -249,9 +183,6 @@ class _Plan:
         if front:
             result.front = deploy.front_frame(oracle, front, best)
             result.front_plot = deploy.front_plot(oracle, front, best, self.objective)
-        if tracker:
-            _log_search_artifacts(tracker, result, self.data, self.options.register_model,
-                                  search_seconds, tuner.fit_seconds)
         return result
 
     def _resume_state(self):
@@ -263,8 +194,8 @@ class _Plan:
         fingerprint = self.options.fingerprint
         if fingerprint and state.get("fingerprint") != fingerprint:
             raise InvalidParameterError(
-                f"`out` holds a search with a different configuration; use another --out to "
-                f"start a new one. Received: out={self.options.directory!r}"
+                f"`directory` holds a search of other options or data; name another folder (zoo "
+                f"run: another --out) to start a new one. Received: directory={self.options.directory!r}"
             )
         return state
 
@@ -357,45 +288,9 @@ class _Plan:
         return model, history
 
 
-def _feature_shape(data):
-    """The input shape of the catalog model: after the preprocessing the data's model carries."""
-    return tuple(getattr(data, "feature_shape", data.input_shape))
-
-
 def _fail_parent(tracker, parent_id):
     if tracker:
-        tracker.client.set_terminated(parent_id, status="FAILED")
-
-
-def check_cv_folds(cv_folds, y, task, samples):
-    if not cv_folds:
-        return
-    if cv_folds > samples:
-        raise InvalidParameterError(
-            f"`search.cv_folds` must not exceed the number of samples ({samples}). "
-            f"Received: search.cv_folds={cv_folds}"
-        )
-    if task in CLASSIFICATION_TASKS:
-        smallest = int(np.bincount(np.asarray(y, dtype="int64")).min())
-        if cv_folds > smallest:
-            raise InvalidParameterError(
-                f"`search.cv_folds` must not exceed the smallest class's sample count ({smallest}). "
-                f"Received: search.cv_folds={cv_folds}"
-            )
-
-
-def check_grid(hypermodel):
-    """Grid search over a custom hypermodel (a space only Keras Tuner knows): the check of
-    `tuning.space.check_grid`, on the hyperparameters the hypermodel declares."""
-    import keras_tuner as kt
-
-    from tuning.space import continuous_error
-
-    hp = kt.HyperParameters()
-    hypermodel.declare_hyperparameters(hp)
-    for item in hp.space:
-        if isinstance(item, kt.engine.hyperparameters.Float) and item.step is None:
-            raise continuous_error(item.name)
+        tracker.set_status(parent_id, "FAILED")
 
 
 def _smallest_costs(oracle):
@@ -406,27 +301,6 @@ def _smallest_costs(oracle):
             if name in oracle.deployment.limits:
                 smallest[name] = min(value, smallest.get(name, value))
     return "the smallest measured were " + ", ".join(f"{k} {v:g}" for k, v in sorted(smallest.items()))
-
-
-def _trials_frame(oracle, front=None):
-    import pandas as pd
-
-    rows = []
-    pruned = getattr(oracle, "pruned_trials", {})
-    deployment = getattr(oracle, "deployment", None)
-    on_front = {t.trial_id for t in front or ()}
-    for trial_id in sorted(oracle.trials, key=lambda t: (len(t), t)):  # "10" after "9"
-        trial = oracle.trials[trial_id]
-        row = {"trial_id": trial_id, "status": trial.status, "score": trial.score,
-               "pruned_after_epoch": pruned[trial_id] + 1 if trial_id in pruned else None}
-        if deployment is not None:
-            row.update(oracle.trial_costs(trial))
-            row["feasible"] = oracle.is_feasible(trial) if trial.status == "COMPLETED" else None
-            if deployment.multi:
-                row["pareto"] = trial_id in on_front
-        row.update({f"hp:{k}": v for k, v in trial.hyperparameters.values.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def _why_not_chosen(oracle, trial):
@@ -464,80 +338,3 @@ def _progress_printer(total, objective, oracle, verbose):
     return report
 
 
-def _log_search_artifacts(tracker, result, data, register_model, search_seconds, fit_seconds):
-    import tempfile
-
-    parent = result.run_id
-    with tempfile.TemporaryDirectory() as folder:
-        trials_path = os.path.join(folder, "trials.csv")
-        result.trials.to_csv(trials_path, index=False)
-        best_path = os.path.join(folder, "best_hyperparameters.json")
-        write_json_atomic(best_path, result.best_hyperparameters)
-        tracker.log_artifact(parent, trials_path)
-        tracker.log_artifact(parent, best_path)
-        if result.front is not None:  # the Pareto front: a table and a plot on the parent run
-            front_path = os.path.join(folder, "pareto_front.csv")
-            result.front.to_csv(front_path, index=False)
-            tracker.log_artifact(parent, front_path)
-            plot_path = os.path.join(folder, "pareto_front.png")
-            with open(plot_path, "wb") as handle:
-                handle.write(result.front_plot)
-            tracker.log_artifact(parent, plot_path)
-    tracker.log_metrics(parent, {"best_score": result.best_score, "search_seconds": search_seconds,
-                                 "fit_seconds": fit_seconds,
-                                 "trials_completed": int((result.trials["status"] == "COMPLETED").sum()),
-                                 "trials_failed": int((result.trials["status"] != "COMPLETED").sum())})
-    tracker.client.set_tag(parent, "zoo.best_family", result.family)
-    if result.costs:
-        tracker.log_metrics(parent, {f"best_{k}": v for k, v in result.costs.items() if np.isfinite(v)})
-    if result.front is not None:
-        tracker.log_metrics(parent, {"pareto_front_size": len(result.front)})
-    if not tracker.offline:  # the splits as MLflow dataset inputs: the UI's Dataset column
-        tracker.log_dataset(parent, data)
-    if result.best_model is not None:
-        _log_best_model(tracker, result, data, register_model)
-    tracker.client.set_terminated(parent, status="FINISHED")
-
-
-def _log_best_model(tracker, result, data, register_model):
-    import shutil
-
-    import mlflow
-    from mlflow.models import infer_signature
-
-    sample = np.asarray(data.X_train[:4])
-    # a signature, not input_example: mlflow.keras.save_model writes the example before it
-    # creates the model folder (FileNotFoundError in MLflow 3.x)
-    signature = infer_signature(sample, np.asarray(result.best_model.predict(sample, verbose=0)))
-    try:
-        if tracker.offline:
-            raise ConnectionError("tracking server offline")
-        mlflow.set_tracking_uri(result.tracking_uri)
-        with mlflow.start_run(run_id=result.run_id):
-            mlflow.keras.log_model(result.best_model, name="best_model", signature=signature,
-                                   registered_model_name=register_model,
-                                   pip_requirements=_requirements())
-    except Exception:  # noqa: BLE001 - a dead server: keep the MLflow model for the replay
-        from tuning.tracking import server_down
-
-        if not tracker.offline and not server_down(result.tracking_uri):
-            raise
-        folder = os.path.join(result.directory, "best_model_mlflow")
-        shutil.rmtree(folder, ignore_errors=True)
-        mlflow.keras.save_model(result.best_model, folder, signature=signature,
-                                pip_requirements=_requirements())
-        tracker.client.log_artifacts(result.run_id, folder, "best_model")
-
-
-def _requirements():
-    """The model's pip requirements, given explicitly: MLflow's inference reloads the model in a
-    subprocess, which costs seconds per search."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = []
-    for package in ("tensorflow", "keras", "keras-zoo"):
-        try:
-            pins.append(f"{package}=={version(package)}")
-        except PackageNotFoundError:
-            pass
-    return pins

@@ -123,12 +123,9 @@ def host_names(host, names=None):
 def allowed_hosts(names):
     """MLflow's `--allowed-hosts` value: its defaults (loopback and private addresses) and each of
     `names`, with any port."""
-    try:
-        from mlflow.server.security_utils import get_default_allowed_hosts
+    from tuning.tracking import default_allowed_hosts
 
-        defaults = get_default_allowed_hosts()
-    except ImportError:  # an MLflow without host validation
-        defaults = []
+    defaults = default_allowed_hosts()
     return ",".join(dict.fromkeys([*defaults, *[f"{n}{suffix}" for n in names for suffix in ("", ":*")]]))
 
 

@@ -10,6 +10,22 @@ from zoo.errors import InvalidParameterError, unknown_name
 FAMILY_HP = "family"
 
 
+# the families searched when the user names none, by the rank of a sample: a table's row, a
+# series window (steps, features), an image (height, width, channels)
+FAMILIES_BY_RANK = {1: ("mlp",), 2: ("gru",), 3: ("cnn",)}
+
+
+def families_for(data):
+    """The families that suit the data when the config's `model` section names none."""
+    shape = tuple(getattr(data, "feature_shape", None) or data.input_shape)
+    families = FAMILIES_BY_RANK.get(len(shape))
+    if families is None:
+        raise InvalidParameterError(
+            f"`model.families` must be given for inputs of shape {shape}: no family is chosen for "
+            f"them by default. Received: model.families=None")
+    return list(families)
+
+
 def check_families(families, *, input_shape, num_outputs, task, params):
     """Validate a family list and its fixed params for the data; return the list."""
     families = [families] if isinstance(families, str) else list(families)

@@ -1,7 +1,9 @@
 """MLflow tracking for a search through `MlflowClient` (explicit run ids, no global active run, so
 the same code serves one process and Keras Tuner's distributed workers)."""
 
+import contextlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -63,6 +65,15 @@ def check_reachable(uri):
         raise InvalidParameterError(
             f"`tracking.uri` has an unknown scheme {scheme!r}. Received: tracking.uri={uri!r}"
         )
+
+
+def default_allowed_hosts():
+    """MLflow server's own default `--allowed-hosts` (loopback and private addresses)."""
+    try:
+        from mlflow.server.security_utils import get_default_allowed_hosts
+    except ImportError:  # an MLflow without host validation
+        return []
+    return list(get_default_allowed_hosts())
 
 
 class _ResilientClient:
@@ -318,3 +329,121 @@ class Tracker:
 
     def log_artifact(self, run_id, path, artifact_path=None):
         self.client.log_artifact(run_id, path, artifact_path)
+
+    def log_artifacts(self, run_id, folder, artifact_path=None):
+        self.client.log_artifacts(run_id, folder, artifact_path)
+
+    def set_tags(self, run_id, tags):
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, str(value))
+
+    def set_status(self, run_id, status):
+        """Reopen (RUNNING) or end (FINISHED, FAILED, KILLED) a run."""
+        if status == "RUNNING":
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            self.client.set_terminated(run_id, status=status)
+
+    def log_report(self, run_id, report):
+        """An `evaluation.Report`'s metrics, tables and plots on `run_id` (through this tracker's
+        client, so an offline server's writes are journaled like the rest)."""
+        report.log_to_mlflow(run_id, client=self.client)
+
+
+def log_search(tracker, result, data, register_model, search_seconds, fit_seconds):
+    """What a finished search leaves on its parent run: the trials table, the best
+    hyperparameters, the front, the splits, the logged best model; then the run is finished."""
+    import tempfile
+
+    parent = result.run_id
+    with tempfile.TemporaryDirectory() as folder:
+        trials_path = os.path.join(folder, "trials.csv")
+        result.trials.to_csv(trials_path, index=False)
+        best_path = os.path.join(folder, "best_hyperparameters.json")
+        write_json_atomic(best_path, result.best_hyperparameters)
+        tracker.log_artifact(parent, trials_path)
+        tracker.log_artifact(parent, best_path)
+        if result.front is not None:  # the Pareto front: a table and a plot on the parent run
+            front_path = os.path.join(folder, "pareto_front.csv")
+            result.front.to_csv(front_path, index=False)
+            tracker.log_artifact(parent, front_path)
+            plot_path = os.path.join(folder, "pareto_front.png")
+            with open(plot_path, "wb") as handle:
+                handle.write(result.front_plot)
+            tracker.log_artifact(parent, plot_path)
+    tracker.log_metrics(parent, {"best_score": result.best_score, "search_seconds": search_seconds,
+                                 "fit_seconds": fit_seconds,
+                                 "trials_completed": int((result.trials["status"] == "COMPLETED").sum()),
+                                 "trials_failed": int((result.trials["status"] != "COMPLETED").sum())})
+    tracker.set_tags(parent, {"zoo.best_family": result.family})
+    if result.costs:
+        tracker.log_metrics(parent, {f"best_{k}": v for k, v in result.costs.items() if math.isfinite(v)})
+    if result.front is not None:
+        tracker.log_metrics(parent, {"pareto_front_size": len(result.front)})
+    if not tracker.offline:  # the splits as MLflow dataset inputs: the UI's Dataset column
+        tracker.log_dataset(parent, data)
+    if result.best_model is not None:
+        _log_best_model(tracker, result, data, register_model)
+    tracker.set_status(parent, "FINISHED")
+
+
+def _log_best_model(tracker, result, data, register_model):
+    import shutil
+
+    import mlflow
+    from mlflow.models import infer_signature
+
+    import numpy as np
+
+    sample = np.asarray(data.X_train[:4])
+    # a signature, not input_example: mlflow.keras.save_model writes the example before it
+    # creates the model folder (FileNotFoundError in MLflow 3.x)
+    signature = infer_signature(sample, np.asarray(result.best_model.predict(sample, verbose=0)))
+    try:
+        if tracker.offline:
+            raise ConnectionError("tracking server offline")
+        with _global_tracking_uri(result.tracking_uri), mlflow.start_run(run_id=result.run_id):
+            mlflow.keras.log_model(result.best_model, name="best_model", signature=signature,
+                                   registered_model_name=register_model,
+                                   pip_requirements=_requirements())
+    except Exception:  # noqa: BLE001 - a dead server: keep the MLflow model for the replay
+        if not tracker.offline and not server_down(result.tracking_uri):
+            raise
+        folder = os.path.join(result.directory, "best_model_mlflow")
+        shutil.rmtree(folder, ignore_errors=True)
+        mlflow.keras.save_model(result.best_model, folder, signature=signature,
+                                pip_requirements=_requirements())
+        tracker.log_artifacts(result.run_id, folder, "best_model")
+
+
+@contextlib.contextmanager
+def _global_tracking_uri(uri):
+    """MLflow's fluent API (`log_model`) on `uri`, then the process's own setting back:
+    `mlflow.set_tracking_uri` also sets `MLFLOW_TRACKING_URI`, which would send the user's next
+    search (and their own MLflow calls) to this one's store."""
+    import mlflow
+
+    before, variable = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        if variable is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = variable
+
+
+def _requirements():
+    """The model's pip requirements, given explicitly: MLflow's inference reloads the model in a
+    subprocess, which costs seconds per search."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for package in ("tensorflow", "keras", "keras-zoo"):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            pass
+    return pins
