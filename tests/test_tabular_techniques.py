@@ -176,6 +176,22 @@ def test_a_tables_default_point_is_the_realmlp_recipe(data):
     assert plain_hp.values["mlp_units_count"] == 2 and "features_scaling" not in plain_hp.values
 
 
+def test_fixed_values_hold_hyperparameters_and_true_holds_the_default_point(data):
+    import keras_tuner as kt
+
+    held = table_hypermodel(data, fixed={"features_scaling": "quantile", "mlp_units_count": 1})
+    hp = kt.HyperParameters()
+    held.declare_hyperparameters(hp)
+    space = {p.name: p for p in hp.space}
+    assert isinstance(space["features_scaling"], kt.engine.hyperparameters.Fixed)
+    assert hp.values["features_scaling"] == "quantile" and hp.values["mlp_units_count"] == 1
+    assert isinstance(space["features_categories"], kt.engine.hyperparameters.Choice)  # still searched
+    point = kt.HyperParameters()
+    table_hypermodel(data, fixed=True).declare_hyperparameters(point)
+    assert all(isinstance(p, kt.engine.hyperparameters.Fixed) for p in point.space)
+    assert point.values["mlp_units_0"] == 256 and point.values["features_numeric_embedding"] == "periodic"
+
+
 def test_balanced_class_weights_and_the_anneal_reach_the_fit(data):
     import keras_tuner as kt
 

@@ -44,6 +44,8 @@ class ZooHyperModel(kt.HyperModel):
     weight decay, the learning rate's anneal, label smoothing, class weights), and the mlp's
     default point is `zoo.models.mlp.TABLE_DEFAULTS` (RealMLP's defaults). `objective` (e.g.
     "val_f1_macro") compiles in the metric it names when the task does not report it anyway.
+    `fixed` holds hyperparameters at a value ({name: value}; True: every one at its default, the
+    default point alone), e.g. to measure what a searched technique buys.
 
     Example:
         >>> hypermodel = ZooHyperModel(["mlp", "cnn"], input_shape=(8, 8, 1), num_outputs=10,
@@ -52,9 +54,10 @@ class ZooHyperModel(kt.HyperModel):
 
     def __init__(self, families, *, input_shape, num_outputs, task, params=None,
                  batch_sizes=(32,), tune_training=True, class_weight=None, class_names=None,
-                 transfer=None, compose=None, objective=None):
+                 transfer=None, compose=None, objective=None, fixed=None):
         super().__init__(name="zoo")
         self.compose = compose
+        self.fixed = fixed
         self.extra_metrics = training.objective_metrics(objective, task)
         self.table = None if transfer is not None else _table_of(compose)
         if isinstance(families, str):
@@ -138,13 +141,17 @@ class ZooHyperModel(kt.HyperModel):
         """Register the hyperparameters and return `(family, create_model kwargs)`."""
         if self.transfer:
             return self._declare_transfer(hp)
-        if self.table is None:
-            return space.declare(hp, self.families, self.params, self.tune_training)
+        declared = space.declare(self._declaring(hp), self.families, self.params, self.tune_training)
+        if self.table is not None:
+            self.table_choices(hp)
+        return declared
+
+    def _declaring(self, hp):
+        """`hp` declaring with a table's default point and the `fixed` values."""
         from zoo.models.mlp import TABLE_DEFAULTS
 
-        declared = space.declare(_Defaults(hp, TABLE_DEFAULTS), self.families, self.params, self.tune_training)
-        self.table_choices(hp)
-        return declared
+        defaults = TABLE_DEFAULTS if self.table is not None else {}
+        return _Declared(hp, defaults, self.fixed) if defaults or self.fixed else hp
 
     def table_choices(self, hp):
         """A table's `(FeatureOptions, training choices)` for `hp` (registering them): the training
@@ -152,6 +159,7 @@ class ZooHyperModel(kt.HyperModel):
         from zoo.models.mlp import table_training_space
         from zoo.preprocessing import feature_space
 
+        hp = self._declaring(hp)
         features = feature_space(hp)
         choices = table_training_space(hp if self.tune_training else SpaceRecorder(), task=self.task,
                                        fixed=set(self.params) | ({"class_weight"} if self.class_weight else set()))
@@ -243,12 +251,13 @@ def _table_of(compose):
     return data if isinstance(getattr(data, "preprocessor", None), TabularPreprocessor) else None
 
 
-class _Defaults:
+class _Declared:
     """A `HyperParameters` whose hyperparameters named in `defaults` are declared with those
-    defaults instead (same ranges): a family's space with another default point."""
+    defaults instead (same ranges: a family's space with another default point), and those in
+    `fixed` (True: all) declared `Fixed` at their value (or default)."""
 
-    def __init__(self, hp, defaults):
-        self._hp, self._defaults = hp, defaults
+    def __init__(self, hp, defaults, fixed=None):
+        self._hp, self._defaults, self._fixed = hp, defaults, fixed
 
     def __getattr__(self, name):
         return getattr(self._hp, name)
@@ -256,6 +265,9 @@ class _Defaults:
     def _declare(self, kind, name, *args, **kwargs):
         if name in self._defaults:
             kwargs["default"] = self._defaults[name]
+        if self._fixed is True or (self._fixed and name in self._fixed):
+            value = kwargs["default"] if self._fixed is True else self._fixed[name]
+            return self._hp.Fixed(name, value)
         return getattr(self._hp, kind)(name, *args, **kwargs)
 
     def Int(self, name, *args, **kwargs):
