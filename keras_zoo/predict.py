@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from zoo.errors import InvalidParameterError
+from zoo.serving import predict_raw, prediction_frame  # noqa: F401  (zoo predict's, shared with the MLflow model)
 
 
 def resolve(model_or_run_dir, fmt):
@@ -177,6 +178,15 @@ class Predictor:
             return self._run(codes), unseen
         if self.model is not None and isinstance(self.model.input, dict):
             return self._predict_dict(frame), unseen
+        shape = tuple(self._input_shape()[1:])
+        if len(shape) == 2:  # windows: forecasting windows a history with what its run recorded
+            raise InvalidParameterError(
+                f"`model` takes windows of shape {shape}, not rows of a CSV: a series model "
+                f"forecasts from a history when its folder holds the {SERIES_SPEC} `zoo run` "
+                f"writes. Received: no {SERIES_SPEC} beside the model")
+        if len(shape) != 1:
+            raise InvalidParameterError(
+                f"`model` takes arrays of shape {shape}, not rows of a CSV. Received: a CSV")
         names = self.preprocessing.get("feature_names")
         if names and self._input_shape() == [None, len(names)] and _has_named_columns(frame, names):
             return self._run(_named_matrix(frame, names)), unseen
@@ -189,6 +199,10 @@ class Predictor:
 
     def _input_width(self):
         return int(self._input_shape()[-1])
+
+    def run(self, X):
+        """The artifact on a float array of its input's shape."""
+        return self._run(X)
 
     def _run(self, X):
         X = np.asarray(X, dtype="float32")
@@ -206,22 +220,6 @@ class Predictor:
             else:
                 inputs[name] = _numbers(column).reshape(-1, 1)
         return predict_raw(self.model, inputs)
-
-
-def predict_raw(model, inputs, batch_size=1024):
-    """A model on raw columns ({name: (n, 1)}, strings included) in batches: Keras's `predict`
-    takes no object arrays, so each batch goes in as TensorFlow tensors."""
-    import tensorflow as tf
-
-    count = len(next(iter(inputs.values())))
-    outputs = []
-    for start in range(0, count, batch_size):
-        batch = {}
-        for name, values in inputs.items():
-            part = values[start:start + batch_size]
-            batch[name] = tf.constant(part.astype(str) if part.dtype == object else part)
-        outputs.append(np.asarray(model(batch, training=False)))
-    return np.concatenate(outputs)
 
 
 def _numbers(column):
@@ -271,20 +269,162 @@ def _numeric_matrix(frame, width):
     return numeric.to_numpy(dtype="float32")
 
 
-def prediction_frame(outputs, class_names, task=None):
-    """One row per input: `prediction` in the user's labels or units and, for classification, one
-    `probability_<label>` column per class."""
+# === Forecasts from a history (a `zoo run` with `data.series`) ===================================
+SERIES_SPEC = "series.json"  # beside best_model.keras: what windowing a history takes
+SERIES_FIELDS = ("window", "horizon", "season", "target", "features", "time_column")
+
+
+def series_spec(data, *, target, frame=None):
+    """What forecasting from a history takes, JSON-able, for a `Dataset` of windows
+    (`zoo.series.dataset_from_series`): window, horizon and season, the target, the feature columns
+    in the model's order, and the training `frame`'s time column (`time_column`) when it has one."""
+    features = [str(name) for name in data.feature_names]
+    time = time_column(frame, exclude=[target, *features]) if frame is not None else None
+    return {"window": int(data.series["window"]), "horizon": int(data.series["horizon"]),
+            "season": data.series.get("season"), "target": str(target), "features": features,
+            "time_column": time}
+
+
+def write_series_spec(folder, data, *, target, frame=None):
+    """`folder/series.json` (`series_spec`) for a series run; nothing for another. Returns its path."""
+    from zoo._json import write_json_atomic
+
+    if data.series is None:
+        return None
+    path = os.path.join(folder, SERIES_SPEC)
+    write_json_atomic(path, series_spec(data, target=target, frame=frame))
+    return path
+
+
+def read_series_spec(model_or_run_dir):
+    """The `series.json` of a run folder (or beside a `.keras` file), None when there is none; one
+    that cannot be read or lacks a field is refused."""
+    path = os.fspath(model_or_run_dir)
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    path = os.path.join(folder, SERIES_SPEC)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            spec = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidParameterError(
+            f"`model` holds a {SERIES_SPEC} that is not readable JSON ({_first_line(error)}); run "
+            f"again. Received: {path!r}") from None
+    if (not isinstance(spec, dict) or any(field not in spec for field in SERIES_FIELDS)
+            or not isinstance(spec["features"], list) or not spec["features"]
+            or not all(isinstance(spec[f], int) and spec[f] >= 1 for f in ("window", "horizon"))):
+        raise InvalidParameterError(
+            f"`model` holds a {SERIES_SPEC} without the fields `zoo run` writes "
+            f"({', '.join(SERIES_FIELDS)}); run again. Received: {path!r}")
+    return spec
+
+
+def series_windows(frame, spec, *, all_windows=False):
+    """`(windows (k, window, features) float32, forecast rows)` of a history: the windows that end
+    on its last `horizon` rows (each forecasts one of the next `horizon` steps; the first of them
+    need `window + horizon - 1` rows), or with `all_windows` every window of it. A forecast row is
+    0-based in the history's rows and lies `horizon` after its window's last row."""
+    window, horizon, names = spec["window"], spec["horizon"], spec["features"]
+    _require_columns(frame, names)
+    text = [name for name in names if not _is_numeric(frame[name])]
+    if text:
+        raise InvalidParameterError(
+            f"`data` column {text[0]!r} must be numeric: it is one of the series' features. "
+            f"Received: values such as {frame[text[0]].dropna().astype(str).iloc[0]!r}")
+    steps = len(frame)
+    if steps < window:
+        raise InvalidParameterError(
+            f"`data` must hold at least one window of history: {window} rows (the model forecasts "
+            f"from windows of {window} steps, `data.series.window`). Received: {steps} rows")
+    values = frame[names].to_numpy(dtype="float32")
+    ends = np.arange(window - 1 if all_windows else max(window - 1, steps - horizon), steps)
+    windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)  # (n, features, window)
+    return np.ascontiguousarray(np.transpose(windows[ends - window + 1], (0, 2, 1))), ends + horizon
+
+
+def forecast_frame(predictor, frame, spec, *, all_windows=False):
+    """The forecasts of a history as a table: for the next `horizon` steps (`step` 1..horizon after
+    its last row), or with `all_windows` one per window (`window_end`, its last row, 0-based; and
+    `actual`, the target where the history holds it, for backtesting); `<time column>` the forecast
+    time (continued past the history at its regular step) when the history has one; `prediction`."""
     import pandas as pd
 
-    outputs = np.asarray(outputs, dtype="float64").reshape(len(outputs), -1)
-    if not class_names:
-        values = outputs[:, 0] if outputs.shape[1] == 1 else list(outputs)
-        return pd.DataFrame({"prediction": values})
-    if outputs.shape[1] == 1:  # binary: one sigmoid unit for the second class
-        probabilities = np.hstack([1.0 - outputs, outputs])
+    X, rows = series_windows(frame, spec, all_windows=all_windows)
+    shape = tuple(predictor._input_shape()[1:])
+    if shape != (spec["window"], len(spec["features"])):
+        raise InvalidParameterError(
+            f"`model` takes windows of shape {shape}, but its {SERIES_SPEC} describes windows of "
+            f"{spec['window']} steps of {len(spec['features'])} features; run again. Received: "
+            f"window={spec['window']}, features={spec['features']}")
+    steps = len(frame)
+    table = {"window_end": rows - spec["horizon"]} if all_windows else {"step": rows - steps + 1}
+    time = spec.get("time_column")
+    if time in frame.columns:
+        stamps = forecast_times(frame[time], rows)
+        if stamps is not None:
+            table[time] = stamps
+    table["prediction"] = np.asarray(predictor.run(X), dtype="float64").reshape(len(X), -1)[:, 0]
+    if all_windows:
+        inside = rows < steps
+        actual = np.full(len(rows), np.nan)
+        if spec["target"] in frame.columns:
+            actual[inside] = pd.to_numeric(frame[spec["target"]], errors="coerce").to_numpy()[rows[inside]]
+        table["actual"] = actual
+    return pd.DataFrame(table)
+
+
+def time_column(frame, exclude=()):
+    """The first column of `frame` outside `exclude` that reads as a time axis (`time_values`)."""
+    return next((str(name) for name in frame.columns
+                 if name not in exclude and time_values(frame[name]) is not None), None)
+
+
+def time_values(column):
+    """`(values, date format or None)` when `column` is a time axis: dates in one of
+    `zoo.tabular.DATE_FORMATS` or numbers, none missing, strictly increasing; None otherwise."""
+    import pandas as pd
+
+    from zoo.tabular import DATE_FORMATS
+
+    if len(column) < 2 or column.isna().any() or pd.api.types.is_bool_dtype(column):
+        return None
+    if _is_numeric(column):
+        values, date_format = column.to_numpy(dtype="float64"), None
     else:
-        probabilities = outputs
-    frame = pd.DataFrame({"prediction": np.asarray(class_names)[probabilities.argmax(axis=1)]})
-    for index, name in enumerate(class_names):
-        frame[f"probability_{name}"] = probabilities[:, index]
-    return frame
+        parsed = ((pd.to_datetime(column.astype(str), format=fmt, errors="coerce"), fmt)
+                  for fmt in DATE_FORMATS)
+        values, date_format = next(((pd.DatetimeIndex(v), fmt) for v, fmt in parsed if not v.isna().any()),
+                                   (None, None))
+        if values is None:
+            return None
+    increasing = np.all(np.diff(values.asi8 if date_format else values) > 0)
+    return (values, date_format) if increasing else None
+
+
+def forecast_times(column, rows):
+    """The time stamps of forecast rows (0-based): the history's own where it has them, the rest
+    continued from its last one at its regular step (its inferred frequency, such as month starts,
+    or else its median step); None when the column is not a time axis."""
+    import pandas as pd
+
+    read = time_values(column)
+    if read is None:
+        return None
+    values, date_format = read
+    last, beyond = len(values) - 1, np.maximum(rows - (len(values) - 1), 0)
+    if date_format is None:
+        step = float(np.median(np.diff(values)))
+        stamps = np.where(rows <= last, values[np.minimum(rows, last)], values[last] + beyond * step)
+        return stamps.astype("int64") if np.all(np.mod(values, 1) == 0) and float(step).is_integer() else stamps
+    stamps = values
+    frequency = pd.infer_freq(stamps[-min(len(stamps), 25):]) if len(stamps) >= 3 else None
+    offset = pd.tseries.frequencies.to_offset(frequency) if frequency else pd.Timedelta(np.median(np.diff(stamps.asi8)))
+    future = [stamps[last] + k * offset for k in range(int(beyond.max()) + 1)]
+    return [(stamps[row] if row <= last else future[row - last]).strftime(date_format) for row in rows]
+
+
+def _is_numeric(column):
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)

@@ -388,32 +388,81 @@ def log_search(tracker, result, data, register_model, search_seconds, fit_second
 
 
 def _log_best_model(tracker, result, data, register_model):
-    import shutil
+    """The best model as an MLflow model on the user's raw data (`_raw_data_model`), on the parent
+    run (registered as `register_model` when given); kept in the search folder and journaled when
+    the tracking server is down."""
+    import tempfile
 
     import mlflow
-    from mlflow.models import infer_signature
 
+    with tempfile.TemporaryDirectory() as scratch:
+        model = _raw_data_model(result.best_model, data, scratch)
+        try:
+            if tracker.offline:
+                raise ConnectionError("tracking server offline")
+            with _global_tracking_uri(result.tracking_uri), mlflow.start_run(run_id=result.run_id):
+                mlflow.pyfunc.log_model(name="best_model", registered_model_name=register_model, **model)
+        except Exception:  # noqa: BLE001 - a dead server: keep the MLflow model for the replay
+            if not tracker.offline and not server_down(result.tracking_uri):
+                raise
+            folder = os.path.join(result.directory, "best_model_mlflow")
+            shutil.rmtree(folder, ignore_errors=True)
+            mlflow.pyfunc.save_model(folder, **model)
+            tracker.log_artifacts(result.run_id, folder, "best_model")
+
+
+def _raw_data_model(model, data, folder):
+    """`mlflow.pyfunc.log_model`'s arguments for `model` on the user's raw data: for a table the
+    raw-column model (`Dataset.raw_model`) and a signature of the raw columns, for arrays the model
+    and the named features (or its arrays); predictions in the user's labels with a probability per
+    class, or in units (`zoo.serving.RawDataModel`). The `zoo` package goes with it as code, so the
+    catalog's layers load in a process that imported nothing."""
+    import mlflow.pyfunc
+
+    import zoo
+    from zoo.serving import MODEL_ARTIFACT, RawDataModel, raw_inputs
+
+    raw = data.raw_model(model)
+    path = os.path.join(folder, "model.keras")
+    raw.save(path)
+    config = raw_inputs(data)
+    example, signature = _raw_example_and_signature(RawDataModel(raw, config), data, config)
+    # a class made here is pickled by value: the logged model needs `zoo` and MLflow, not `tuning`
+    python_model = type("RawDataModel", (RawDataModel, mlflow.pyfunc.PythonModel), {})()
+    return {"python_model": python_model, "artifacts": {MODEL_ARTIFACT: path},
+            "model_config": config, "signature": signature, "input_example": example,
+            "code_paths": [os.path.dirname(os.path.abspath(zoo.__file__))],
+            "pip_requirements": _requirements()}
+
+
+def _raw_example_and_signature(predictor, data, config):
+    """A few training rows as the user gives them, and the signature: a table's raw columns
+    (strings as strings, True/False columns as booleans, numbers as doubles; each may hold missing
+    values), named features as doubles, other arrays as tensors; and the outputs of `predictor`
+    (`prediction`, `probability_<label>`)."""
     import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from mlflow.types import ColSpec, DataType, Schema
 
-    sample = np.asarray(data.X_train[:4])
-    # a signature, not input_example: mlflow.keras.save_model writes the example before it
-    # creates the model folder (FileNotFoundError in MLflow 3.x)
-    signature = infer_signature(sample, np.asarray(result.best_model.predict(sample, verbose=0)))
-    try:
-        if tracker.offline:
-            raise ConnectionError("tracking server offline")
-        with _global_tracking_uri(result.tracking_uri), mlflow.start_run(run_id=result.run_id):
-            mlflow.keras.log_model(result.best_model, name="best_model", signature=signature,
-                                   registered_model_name=register_model,
-                                   pip_requirements=_requirements())
-    except Exception:  # noqa: BLE001 - a dead server: keep the MLflow model for the replay
-        if not tracker.offline and not server_down(result.tracking_uri):
-            raise
-        folder = os.path.join(result.directory, "best_model_mlflow")
-        shutil.rmtree(folder, ignore_errors=True)
-        mlflow.keras.save_model(result.best_model, folder, signature=signature,
-                                pip_requirements=_requirements())
-        tracker.log_artifacts(result.run_id, folder, "best_model")
+    inputs = None
+    if config.get("schema"):
+        columns = [c for c in config["schema"]["columns"] if c["kind"] != "drop"]
+        example = data.frames["train"].head(3)[[c["name"] for c in columns]]
+        inputs = Schema([ColSpec(DataType.string if c["source"] == "string" else
+                                 DataType.boolean if c["kind"] == "boolean" else DataType.double,
+                                 c["name"]) for c in columns])
+    elif config.get("feature_names"):
+        example = pd.DataFrame(data.X_train[:3], columns=config["feature_names"])
+        inputs = Schema([ColSpec(DataType.double, name) for name in config["feature_names"]])
+    elif isinstance(data.X_train, (list, tuple)):  # several inputs: named tensors
+        example = {tensor.name: x[:3] for tensor, x in zip(predictor.model.inputs, data.X_train)}
+    else:
+        example = np.asarray(data.X_train[:3])
+    signature = infer_signature(example, predictor.predict(None, example))
+    if inputs is not None:
+        signature.inputs = inputs
+    return example, signature
 
 
 @contextlib.contextmanager
@@ -436,12 +485,13 @@ def _global_tracking_uri(uri):
 
 
 def _requirements():
-    """The model's pip requirements, given explicitly: MLflow's inference reloads the model in a
-    subprocess, which costs seconds per search."""
+    """The model's pip requirements, given explicitly (MLflow's inference of them reloads the model
+    in a subprocess, seconds a search): the `zoo` package travels as code, so what it and the
+    wrapper import, pinned to this environment's versions."""
     from importlib.metadata import PackageNotFoundError, version
 
     pins = []
-    for package in ("tensorflow", "keras", "keras-zoo"):
+    for package in ("tensorflow", "keras", "numpy", "pandas"):
         try:
             pins.append(f"{package}=={version(package)}")
         except PackageNotFoundError:
