@@ -116,10 +116,17 @@ def search_step(config, out_dir, *, verbose=False, runner=None):
     return model.search_result_, model.data_
 
 
-def save_best(result, out_dir, data=None):
-    """`best_model.keras`: the model on the user's raw data (for a CSV, its raw columns)."""
+def save_best(result, out_dir, data=None, config=None):
+    """`best_model.keras`: the model on the user's raw data (for a CSV, its raw columns); for a
+    series, `series.json` beside it (what `zoo predict` needs to forecast from a history)."""
     path = os.path.join(out_dir, "best_model.keras")
     (data.raw_model(result.best_model) if data is not None else result.best_model).save(path)
+    if data is not None and data.series is not None and config is not None:
+        from keras_zoo.predict import write_series_spec
+        from zoo.data import read_csv
+
+        write_series_spec(out_dir, data, target=config.data.series.target,
+                          frame=read_csv(config.data.source))
     return path
 
 
@@ -246,7 +253,7 @@ def run(config, out_dir, *, verbose=False):
     check_export(config)
     model = fit_step(config, out_dir, verbose=verbose)
     result, data = model.search_result_, model.data_
-    outcome = RunOutcome(result=result, data=data, model_path=save_best(result, out_dir, data))
+    outcome = RunOutcome(result=result, data=data, model_path=save_best(result, out_dir, data, config))
     if config.evaluate.enabled:
         outcome.report = evaluate_step(result, data, out_dir)
     if config.export.enabled:

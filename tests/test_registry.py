@@ -3,6 +3,7 @@ says what it takes and gives, and the registered version computes what the searc
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 
 from tuning import search
@@ -21,11 +22,13 @@ def test_the_best_model_is_registered_with_its_signature_and_predicts_the_same(t
 
     mlflow.set_tracking_uri(uri)
     info = mlflow.models.get_model_info("models:/iris-mlp/1")
-    (inputs,), (outputs,) = info.signature.inputs.inputs, info.signature.outputs.inputs
-    assert inputs.shape == (-1, 4) and str(inputs.type) == "float32"
-    assert outputs.shape == (-1, 3) and str(outputs.type) == "float32"
+    inputs = {spec.name: spec.type.name for spec in info.signature.inputs.inputs}
+    assert inputs == {name: "double" for name in data.feature_names}  # the features by name
+    outputs = [spec.name for spec in info.signature.outputs.inputs]
+    assert outputs == ["prediction"] + [f"probability_{name}" for name in data.class_names]
 
     loaded = mlflow.pyfunc.load_model("models:/iris-mlp/1")
     expected = result.best_model.predict(data.X_test, verbose=0)
-    np.testing.assert_allclose(np.asarray(loaded.predict(data.X_test.astype("float32"))), expected,
-                               atol=1e-6)
+    found = loaded.predict(pd.DataFrame(data.X_test, columns=data.feature_names))
+    np.testing.assert_allclose(found.iloc[:, 1:].to_numpy(dtype=float), expected, atol=1e-6)
+    assert list(found["prediction"]) == list(np.asarray(data.class_names)[expected.argmax(axis=1)])

@@ -109,3 +109,35 @@ def test_a_series_model_without_its_series_json_is_one_error_line(run_dir, tmp_p
     (tmp_path / "series.json").write_text('{"window": 6,')
     ran = zoo_here("predict", ".", "history.csv", "--out", "f.csv", cwd=tmp_path)
     assert "series.json that is not readable JSON" in refused(ran, tmp_path / "f.csv")
+
+
+def test_zoo_run_leaves_what_zoo_predict_forecasts_from(tmp_path):
+    """The whole road: `zoo run` on a series config writes series.json beside the model, and
+    `zoo predict` on a history forecasts the next `horizon` steps (equal to the model's own
+    forecast of the history's last windows)."""
+    import yaml
+
+    history(60).to_csv(tmp_path / "sales.csv", index=False)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({
+        "data": {"source": "sales.csv", "series": {"target": "sales", "features": ["sales", "price"],
+                                                    "window": WINDOW, "horizon": HORIZON}},
+        "search": {"algorithm": "random", "max_trials": 1, "max_epochs": 1},
+        "tracking": {"enabled": False}}))
+    ran = zoo_here("run", "run.yaml", "--out", "out", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert json.loads((tmp_path / "out" / "series.json").read_text())["time_column"] == "month"
+    past = history(20, seed=1)
+    past.to_csv(tmp_path / "history.csv", index=False)
+    ran = zoo_here("predict", "out", "history.csv", "--out", "forecast.csv", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    forecast = pd.read_csv(tmp_path / "forecast.csv")
+    assert list(forecast["step"]) == [1, 2, 3] and len(forecast) == HORIZON
+
+    import keras
+
+    import zoo  # noqa: F401 - registers the custom layers
+
+    model = keras.saving.load_model(tmp_path / "out" / "best_model.keras", safe_mode=True)
+    rows = past[["sales", "price"]].to_numpy("float32")
+    windows = np.stack([rows[end - WINDOW:end] for end in range(20 - HORIZON + 1, 21)])
+    np.testing.assert_allclose(forecast["prediction"], model.predict(windows, verbose=0).ravel(), atol=1e-4)

@@ -118,7 +118,7 @@ class _Plan:
                                    params=options.params, batch_sizes=options.batch_sizes,
                                    tune_training=options.tune_training,
                                    class_weight=options.class_weight, class_names=data.class_names,
-                                   transfer=options.transfer)
+                                   transfer=options.transfer, objective=self.objective)
         self.families = hypermodel.families
         return hypermodel
 

@@ -86,10 +86,10 @@ def main(args):
     credentials = _chief_credentials(args) if args.role == "chief" or args.workers else None
     _check_tracking_credentials(config.tracking.uri)
     if credentials is not None:
-        result = _run_chief(config, args, credentials)
+        result, data = _run_chief(config, args, credentials), None
     else:
-        result, _ = search_step(config, args.out, verbose=args.verbose)
-    path = save_best(result, args.out)
+        result, data = search_step(config, args.out, verbose=args.verbose)
+    path = save_best(result, args.out, data, config)
     print(f"best {result.objective}={result.best_score:.4f} ({result.family}); model: {path}; "
           f"MLflow run: {result.run_id}")
     return 0
