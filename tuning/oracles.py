@@ -1,10 +1,12 @@
 """Search algorithms by name: Keras Tuner's oracles plus a regularized-evolution oracle, each with
-an optional wall-clock budget."""
+an optional wall-clock budget, its exact seed, and one sentence saying why it stopped."""
 
+import math
 import random
 import time
 
 import keras_tuner as kt
+import numpy as np
 from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.engine.trial import TrialStatus
 
@@ -141,6 +143,7 @@ class _TimeBudget:
 
     def populate_space(self, trial_id):
         if self.time_budget and self.budget_left() <= 0:
+            self.stopping(f"time budget {self.time_budget:g} s spent after {len(self.trials)} trials")
             return {"status": TrialStatus.STOPPED, "values": None}
         return super().populate_space(trial_id)
 
@@ -153,6 +156,64 @@ class _TimeBudget:
         super().set_state(state)
         self._spent_before = float(state.get("budget_spent_s", 0.0))
         self._budget_start = None  # the clock runs again from the next start_budget
+
+
+class _ExactSeed:
+    """Mixin: Keras Tuner's `Oracle` takes `seed or random.randint(1, 10000)`, so `seed=0` drew a
+    new seed in every process: the same search with seed 0 sampled another first trial. The seed
+    given is the seed used (Bayesian optimization's own generators included)."""
+
+    def __init__(self, *args, seed=None, **kwargs):
+        super().__init__(*args, seed=seed, **kwargs)
+        if seed is None or self.seed == seed:
+            return
+        self.seed = self._seed_state = seed
+        if isinstance(self, kt.oracles.BayesianOptimizationOracle):  # seeded in its __init__
+            self._random_state = np.random.RandomState(seed)
+            self.gpr = self._make_gpr()
+
+
+class _StopReason:
+    """Mixin: `stop_reason()`, one sentence saying why the oracle handed out no more trials."""
+
+    _stop_reason = None
+
+    def stopping(self, reason):
+        """Record why no trial follows (the first reason given stands)."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+
+    def stop_reason(self):
+        """'all 12 trials done', 'time budget 240 s spent after 17 trials', "Hyperband's brackets
+        finished after 30 trials", '3 consecutive trials failed', ...; None while trials go on."""
+        failed = 0
+        for trial_id in self.end_order:
+            failed = failed + 1 if self.trials[trial_id].status == TrialStatus.FAILED else 0
+        if self.max_consecutive_failed_trials and failed >= self.max_consecutive_failed_trials:
+            return f"{failed} consecutive trials failed"
+        return self._stop_reason
+
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        if trial.status == TrialStatus.STOPPED and self.max_trials and len(self.trials) >= self.max_trials:
+            self.stopping(f"all {self.max_trials} trials done")
+        return trial
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        if response["status"] == TrialStatus.STOPPED:
+            self.stopping(self.finished_reason())
+        return response
+
+    def finished_reason(self):
+        """Why the algorithm itself has nothing more to try."""
+        done = len(self.trials)
+        if isinstance(self, kt.oracles.HyperbandOracle) and (
+                self._current_bracket == 0 and self._current_iteration + 1 >= self.hyperband_iterations):
+            return f"Hyperband's brackets finished after {done} trials"
+        if isinstance(self, kt.oracles.GridSearchOracle):
+            return f"every point of the grid tried ({done} trials)"
+        return f"no untried configuration left after {done} trials"
 
 
 class _EndedTrialsStayEnded:
@@ -182,16 +243,31 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
             kt_compat.restore_grid_order(self, state["grid"])
 
 
+class UntriedBayesianOracle(kt.oracles.BayesianOptimizationOracle):
+    """Keras Tuner's Bayesian optimization, which never proposes a configuration tried before:
+    on a small or discrete space the optimum of its acquisition often maps back onto a tried
+    one (Keras Tuner runs it again); a random untried configuration is run instead."""
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        if response["status"] != TrialStatus.RUNNING or not self._duplicate(response["values"]):
+            return response
+        values = self._random_values()
+        if values is None:
+            return {"status": TrialStatus.STOPPED, "values": None}
+        return {"status": TrialStatus.RUNNING, "values": values}
+
+
 def _budgeted(cls):
-    """`cls` with the time budget, pruning (tuning.pruning) and the deployment costs
-    (tuning.deploy) every algorithm shares."""
-    return type(cls.__name__, (Pruning, _TimeBudget, DeploymentAware, _EndedTrialsStayEnded, cls),
-                {"__module__": __name__})
+    """`cls` with the time budget, pruning (tuning.pruning), the deployment costs (tuning.deploy),
+    the exact seed and the stop reason every algorithm shares."""
+    return type(cls.__name__, (Pruning, _TimeBudget, DeploymentAware, _EndedTrialsStayEnded, _StopReason,
+                               _ExactSeed, cls), {"__module__": __name__})
 
 
 RandomOracle = _budgeted(kt.oracles.RandomSearchOracle)
 GridOracle = _budgeted(ResumableGridOracle)
-BayesianOracle = _budgeted(kt.oracles.BayesianOptimizationOracle)
+BayesianOracle = _budgeted(UntriedBayesianOracle)
 HyperbandOracle = _budgeted(kt.oracles.HyperbandOracle)
 BudgetedEvolutionOracle = _budgeted(EvolutionOracle)
 
@@ -202,25 +278,79 @@ def _tpe_oracle():
     return _budgeted(TPEOracle)
 
 
+HYPERBAND_FACTOR = 3  # Li et al.'s and Keras Tuner's halving rate, kept when its brackets fit
+RANDOM_START_SHARE = 3  # Bayesian optimization and TPE start with a third of the trials random ...
+RANDOM_START_MAX = 10  # ... and at most Optuna's default of 10
+
+
+def _hyperband_shape(max_epochs, factor):
+    """(brackets, trials of one Hyperband iteration, trials of its first bracket), as Keras Tuner's
+    `HyperbandOracle` counts them (each later round of a configuration is a trial of its own)."""
+    brackets, epochs = 0, max_epochs
+    while epochs >= 1:
+        epochs, brackets = epochs / factor, brackets + 1
+    last_size = math.ceil(1 + math.log(max_epochs, factor))
+    sizes = [sum(math.ceil(last_size / (bracket + 1) * factor ** (bracket - rung))
+                 for rung in range(bracket + 1)) for bracket in reversed(range(brackets))]
+    return brackets, sum(sizes), sizes[0]
+
+
+def hyperband_plan(max_trials, max_epochs):
+    """(factor, iterations) of a Hyperband search bounded by `max_trials` and `max_epochs`.
+
+    Keras Tuner's defaults (factor 3, one iteration) gave 30 trials for 10 epochs, whatever
+    `max_trials` said: 8 trials were 8 two-epoch trials of the first bracket (no configuration
+    ever trained `max_epochs`), 40 stopped at 30. The factor is 3 when a whole iteration (every
+    bracket) fits in `max_trials` and halves at all (two brackets or more), else the one with the
+    most brackets that fits (2, 4, 5, ...); when none does, the one whose first bracket, halving
+    up to `max_epochs`, fits; else a single bracket (random configurations trained `max_epochs`
+    each). Iterations repeat until `max_trials` (or the time budget) ends the search."""
+    factors = [HYPERBAND_FACTOR] + [f for f in range(2, max_epochs + 1) if f != HYPERBAND_FACTOR]
+    shapes = {factor: _hyperband_shape(max_epochs, factor) for factor in factors}
+    halving = [f for f in factors if shapes[f][0] > 1]
+    whole = [f for f in halving if shapes[f][1] <= max_trials]
+    first = [f for f in halving if shapes[f][2] <= max_trials]
+    if whole:
+        factor = max(whole, key=lambda f: (f == HYPERBAND_FACTOR, shapes[f][0]))
+    elif first:
+        factor = max(first, key=lambda f: shapes[f][0])
+    else:
+        factor = max(2, max_epochs + 1)  # one bracket
+    per_iteration = _hyperband_shape(max_epochs, factor)[1]
+    return factor, max(1, math.ceil(max_trials / per_iteration))
+
+
+def random_start(max_trials):
+    """Random trials before Bayesian optimization or TPE models the space: a third of the trials,
+    2 to 10 (Keras Tuner's default, 3 per hyperparameter, was 30 or more for an MLP's space, so a
+    search of 10 or 20 trials never left its random start)."""
+    return max(2, min(RANDOM_START_MAX, max_trials // RANDOM_START_SHARE))
+
+
 def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budget=None,
                 max_consecutive_failures=3, pruner="none", deployment=None):
     """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution',
-    'tpe')."""
+    'tpe'). `max_trials`, `max_epochs` and `time_budget` bound every one of them: no trial
+    starts after `max_trials` trials or once the budget is spent, none trains more than
+    `max_epochs`; `oracle.stop_reason()` says which bound ended the search."""
     kt_compat.atomic_state_files()  # its state files survive a SIGKILL mid-write
     common = {"objective": objective, "seed": seed,
               "max_consecutive_failed_trials": max_consecutive_failures}
     if algorithm == "hyperband":
-        oracle = HyperbandOracle(max_epochs=max(2, max_epochs), factor=3, **common)
-        oracle.max_trials = max_trials  # Hyperband sizes its brackets; the budget caps the total
+        factor, iterations = hyperband_plan(max_trials, max_epochs)
+        oracle = HyperbandOracle(max_epochs=max_epochs, factor=factor,
+                                 hyperband_iterations=iterations, **common)
+        oracle.max_trials = max_trials  # its constructor takes none: the total is capped here
     elif algorithm == "evolution":
         population = max(2, min(8, max_trials // 2))
         oracle = BudgetedEvolutionOracle(max_trials=max_trials, population_size=population,
                                          sample_size=max(2, population // 2), **common)
     elif algorithm == "tpe":
-        oracle = _tpe_oracle()(max_trials=max_trials, **common)
+        oracle = _tpe_oracle()(max_trials=max_trials, n_startup_trials=random_start(max_trials), **common)
+    elif algorithm == "bayesian":
+        oracle = BayesianOracle(max_trials=max_trials, num_initial_points=random_start(max_trials), **common)
     else:
-        cls = {"random": RandomOracle, "grid": GridOracle, "bayesian": BayesianOracle}[algorithm]
-        oracle = cls(max_trials=max_trials, **common)
+        oracle = {"random": RandomOracle, "grid": GridOracle}[algorithm](max_trials=max_trials, **common)
     oracle.start_budget(time_budget)
     oracle.set_pruner(pruner)
     oracle.set_deployment(deployment)

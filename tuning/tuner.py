@@ -20,6 +20,13 @@ warnings.filterwarnings("ignore", message="The use case of calling", category=De
 GC_EVERY = 10
 
 
+def seed_trial(seed, trial_id):
+    """Seed Python, NumPy, TensorFlow and Keras for one trial, and for its configuration's retrain:
+    the search's seed plus the trial's number, so each trial draws its own initial weights,
+    dropout masks and batch order, the same ones in every run of the search."""
+    keras.utils.set_random_seed(seed + int(trial_id))
+
+
 class EpochPruner(keras.callbacks.Callback):
     """Reports the objective to the oracle at each epoch end (`oracle.update_trial`, over gRPC in
     distributed mode) and stops training when the oracle's pruner answers STOPPED."""
@@ -110,7 +117,7 @@ class ZooTuner(kt.Tuner):
         # (1-2 s a trial on 2 cores) only every GC_EVERY trials (RSS: benchmarks/ figure 6)
         self._trials_begun += 1
         keras.backend.clear_session(free_memory=self._trials_begun % GC_EVERY == 0)
-        keras.utils.set_random_seed(self.seed + int(trial.trial_id))
+        seed_trial(self.seed, trial.trial_id)
         self._started[trial.trial_id] = time.monotonic()
         self._drop_unneeded_weights()
         resumed_run = self._killed_run_to_resume(trial)
