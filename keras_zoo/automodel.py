@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from export._options import FORMATS
-from tuning.options import AUTOMODEL, nest, parameters, search_options, validate
+from tuning.options import AUTOMODEL, flat_values, nest, parameters, search_options, validate
 from zoo.errors import InvalidParameterError
 from zoo.tasks import CLASSIFICATION_TASKS
 
@@ -109,14 +109,7 @@ class AutoModel(BaseEstimator):
     def from_config(cls, config, **own):
         """The AutoModel a run config describes (`zoo run`, `zoo tune`); `own` sets `directory`,
         `warm_start`, `verbose`."""
-        values = {}
-        for name, item in parameters(AUTOMODEL).items():
-            value = config
-            for key in item.path:
-                value = getattr(value, key)
-            values[name] = value
-        values["families"] = config.model.family_names
-        model = cls(**values, **own)
+        model = cls(**flat_values(config, AUTOMODEL), **own)
         model._model_options = config.model  # the config-only ones: a named model, transfer
         return model
 

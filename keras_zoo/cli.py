@@ -8,9 +8,8 @@ import json
 import os
 import sys
 import textwrap
-import warnings
 
-from keras_zoo._logs import runtime_logs_filtered
+from keras_zoo._logs import quiet
 from zoo._json import jsonable
 from zoo.errors import JobFailed, ZooError
 
@@ -178,12 +177,9 @@ def main(argv=None):
             check_backend()  # before anything trains or is written
         if getattr(args, "verbose", False):
             return int(args.handler(args) or 0)
-        # MLflow's INFO lines ("Creating initial MLflow database tables...") are for --verbose;
-        # MLflow reads this when it is imported, which the commands do after this point
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-        with runtime_logs_filtered(), warnings.catch_warnings():
-            # library warnings (Keras, MLflow) are for --verbose: a mistake gets one line
-            warnings.simplefilter("ignore")
+        # library log lines and warnings (TensorFlow's runtime, MLflow's database set-up and
+        # download bars, Keras) are for --verbose: a mistake gets one line
+        with quiet():
             return int(args.handler(args) or 0)
     except (_UsageError, ZooError) as error:
         message = " ".join(str(error).split())

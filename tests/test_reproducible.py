@@ -164,3 +164,17 @@ def test_bayesian_and_tpe_leave_their_random_start_and_steer(tmp_path, monkeypat
     scores = result.trials.score.to_numpy()
     assert len(scores) == max_trials
     assert scores[start:].mean() > scores[:start].mean() + 0.1
+
+
+def test_a_search_ends_with_one_line_saying_why_it_stopped(tmp_path, iris, capsys):
+    """Through `tuning.search`: the last line it prints is the oracle's reason, which the result
+    keeps too (and the MLflow parent run as `zoo.stop_reason`)."""
+    from tuning import search
+
+    result = search(iris, algorithm="hyperband", families=["perceptron"], max_trials=500,
+                    max_epochs=2, time_budget=4, tracking=False, retrain=False,
+                    tune_training=False, directory=str(tmp_path / "s"))
+    lines = capsys.readouterr().out.strip().splitlines()
+    trials = len(result.trials)
+    assert result.stop_reason == f"time budget 4 s spent after {trials} trials"
+    assert lines[-1] == f"search stopped: {result.stop_reason}"

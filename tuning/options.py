@@ -268,6 +268,19 @@ def parameters(door):
     return found
 
 
+def flat_values(options, door):
+    """{flat name: value} of validated options (`UserOptions` or a config) at a door; the
+    families as the model section names them (a named model, a transfer's pseudo-family)."""
+    values = {}
+    for name, item in parameters(door).items():
+        value = options
+        for key in item.path:
+            value = getattr(value, key)
+        values[name] = value
+    values["families"] = options.model.family_names
+    return values
+
+
 def nest(values, door, *, data=None):
     """The nested sections of flat `values` given at `door` (a name offered twice goes to each
     place it is declared); `data` fills the data section."""
@@ -362,12 +375,8 @@ progress settings the caller sets."""
 
 def _check_search_options(self):
     values = {name: getattr(self, name) for name in parameters(SEARCH)}
-    checked = validate(nest(values, SEARCH), door=SEARCH)
-    for name, item in parameters(SEARCH).items():
-        section = checked
-        for key in item.path:
-            section = getattr(section, key)
-        object.__setattr__(self, name, section)
+    for name, value in flat_values(validate(nest(values, SEARCH), door=SEARCH), SEARCH).items():
+        object.__setattr__(self, name, value)
 
 
 SearchOptions = _search_options_class()
@@ -376,14 +385,8 @@ SearchOptions = _search_options_class()
 def search_options(options, directory, **runtime):
     """The `SearchOptions` of validated `UserOptions` (a config's or an AutoModel's), searching
     in `directory`."""
-    values = {}
-    for name, item in parameters(SEARCH).items():
-        section = options
-        for key in item.path:
-            section = getattr(section, key)
-        values[name] = section
-    values["families"] = options.model.family_names
-    return SearchOptions(**values, transfer=options.model.transfer, directory=directory,
+    return SearchOptions(**flat_values(options, SEARCH), transfer=options.model.transfer,
+                         directory=directory,
                          fingerprint=runtime.pop("fingerprint", None) or options.fingerprint(),
                          **runtime)
 

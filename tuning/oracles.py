@@ -155,7 +155,7 @@ class _TimeBudget:
     def set_state(self, state):
         super().set_state(state)
         self._spent_before = float(state.get("budget_spent_s", 0.0))
-        self._budget_start = None  # the clock runs again from the next start_budget
+        self._budget_start = time.monotonic()  # a resumed search's clock runs again from here
 
 
 class _ExactSeed:

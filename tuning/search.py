@@ -159,9 +159,13 @@ class _Plan:
         tuner = self.make_tuner(oracle, tracker, parent_id, state is None, progress)
         search_seconds = self._run_trials(runner, tuner, Session(
             tracker, parent_id, self.uri, self.options.experiment, progress))
+        stop_reason = oracle.stop_reason() or "the trials' runner ended"
+        if self.options.progress:
+            print(f"search stopped: {stop_reason}", flush=True)
         best = self._best_trial(oracle, tracker, parent_id)
         self.oracle = oracle
         result = self._result(oracle, best, tracker, parent_id)
+        result.stop_reason = stop_reason
         if tracker:
             self.tracker_module.log_search(tracker, result, self.data, self.options.register_model,
                                            search_seconds, tuner.fit_seconds)
@@ -231,9 +235,8 @@ class _Plan:
             "tracking_uri": self.uri, "experiment": self.options.experiment})
 
     def _run_trials(self, runner, tuner, session):
-        """Run the trials; returns the seconds they took. The oracle's clock is the one time
-        budget: it counts from here, after set-up."""
-        tuner.oracle.start_budget(self.options.time_budget)
+        """Run the trials; returns the seconds they took. The time budget is the oracle's clock
+        (started when it is made, or reloaded on a resume)."""
         started = time.monotonic()
         try:
             runner.run_trials(tuner, self.fit_args, self.fit_kwargs, session)
@@ -270,9 +273,11 @@ class _Plan:
         a deployment-aware search measured of it is what gets exported)."""
         import keras
 
+        from tuning.tuner import seed_trial
+
         data, options = self.data, self.options
         keras.backend.clear_session()
-        keras.utils.set_random_seed(options.seed + int(best.trial_id))
+        seed_trial(options.seed, best.trial_id)
         model = self.hypermodel.build(best.hyperparameters)
         callbacks = []
         validation = (data.X_val, data.y_val) if len(data.X_val) else None
