@@ -71,7 +71,8 @@ class SeriesOptions(_Section):
 
 
 class DataOptions(_Section):
-    source: str = option(..., "a bundled dataset name, or a .npz or .csv file", min_length=1)
+    source: str = option(..., "a bundled dataset name, a .npz or .csv file, or a folder of images "
+                              "with one subfolder per class", min_length=1)
     target: Optional[str] = option(None, "the label column of a CSV")
     shape: Literal["flat", "image"] = option("flat", "digits as 64 features (flat) or 8x8x1 (image)")
     test_size: float = option(0.2, "share of the rows held out for the test report", gt=0.0, lt=1.0)
@@ -87,6 +88,19 @@ class DataOptions(_Section):
         None, "CSV column kinds replacing the inferred ones: {column: numeric|categorical|boolean|"
               "datetime|drop}", doors=(AUTOMODEL,))
     series: Optional[SeriesOptions] = option(None, "window a CSV ordered in time for forecasting")
+    image_size: Optional[tuple[int, int]] = option(
+        None, "images: (height, width) they are decoded and resized to (default: inferred from the "
+              "files)", doors=(AUTOMODEL,))
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _two_positive_ints(cls, value):
+        if value is None:
+            return value
+        if (not isinstance(value, (list, tuple)) or len(value) != 2
+                or not all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in value)):
+            raise ValueError("must be two positive integers (height, width)")
+        return tuple(value)
 
 
 TRANSFER_FAMILY = "transfer"

@@ -1,5 +1,6 @@
-"""Data loading: `.npz`, CSV and DataFrames (typed columns, missing values) and scikit-learn's
-bundled datasets; a seeded stratified train/val/test split, task inference, and preprocessing
+"""Data loading: `.npz`, CSV and DataFrames (typed columns, missing values), scikit-learn's
+bundled datasets, and images streamed from disk (a folder of class subfolders or a CSV of image
+paths: `zoo.images`); a seeded stratified train/val/test split, task inference, and preprocessing
 fitted on the training split only that the model carries inside it (`scale="model"`)."""
 
 import dataclasses
@@ -105,6 +106,8 @@ def compose_model(core, *, input_shape, preprocessor=None, target_stats=None, cl
 
     if isinstance(preprocessor, SeriesPreprocessor):
         return preprocessor.compose(core)
+    if type(preprocessor).__name__ == "ImagePreprocessor":  # zoo.images (imports Keras)
+        return preprocessor.compose(core, target_stats=target_stats, class_names=class_names)
     import keras
 
     from zoo.layers.preprocessing import ClassNames
@@ -330,23 +333,31 @@ def split_indices(count, *, stratify, test_size, val_size, seed):
     from sklearn.model_selection import train_test_split
 
     rows = np.arange(count)
-    if test_size:
-        rest, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=stratify)
-    else:  # everything for training and validation (AutoModel.fit)
-        rest, test = rows, rows[:0]
-    if not val_size:
-        return rest, rest[:0], test
-    train, val = train_test_split(rest, test_size=val_size / (1.0 - test_size), random_state=seed,
-                                  stratify=None if stratify is None else stratify[rest])
+    try:
+        if test_size:
+            rest, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=stratify)
+        else:  # everything for training and validation (AutoModel.fit)
+            rest, test = rows, rows[:0]
+        if not val_size:
+            return rest, rest[:0], test
+        train, val = train_test_split(rest, test_size=val_size / (1.0 - test_size), random_state=seed,
+                                      stratify=None if stratify is None else stratify[rest])
+    except ValueError as error:  # a split smaller than the number of classes
+        raise InvalidParameterError(
+            f"`test_size` and `val_size` of {count} samples must leave each split at least one "
+            f"sample of each class ({str(error).splitlines()[0]}). Received: test_size={test_size}, "
+            f"val_size={val_size}") from None
     return train, val, test
 
 
 def load_dataset(source, *, target=None, shape="flat", task=None, test_size=0.2, val_size=0.1,
-                 seed=0, scale="auto", columns=None):
+                 seed=0, scale="auto", columns=None, image_size=None):
     """Load, check, split (stratified for classification) and scale a dataset.
 
     Args:
-        source: 'digits', 'iris', 'wine', 'breast_cancer', 'diabetes', or a .npz/.csv path.
+        source: 'digits', 'iris', 'wine', 'breast_cancer', 'diabetes', a .npz/.csv path, or a
+            folder with one subfolder of images per class (a CSV whose column holds image paths
+            is read as images too): streamed from disk (`zoo.images.load_images`).
         target: the label column of a CSV.
         shape: 'flat', or 'image' for digits as 8×8×1.
         task: override the inferred task.
@@ -359,11 +370,23 @@ def load_dataset(source, *, target=None, shape="flat", task=None, test_size=0.2,
             transform the arrays here instead, for experiments that build their own models.
         columns: for a CSV with scale='model', column kinds that replace the inferred ones
             ({column: 'numeric'|'categorical'|'boolean'|'datetime'|'drop'}).
+        image_size: images: (height, width) they are resized to; None infers it from the files.
     """
     options = check_params("load_dataset", CONSTRAINTS, {
         "shape": shape, "task": task, "test_size": test_size, "val_size": val_size, "seed": seed,
         "scale": scale})
     _check_split_sizes(options["test_size"], options["val_size"])
+    images = _image_source(source)
+    if images is not None or image_size is not None:
+        from zoo.images import load_images
+
+        if images is None:
+            raise InvalidParameterError(
+                f"`data.image_size` applies to images (a folder of class subfolders, or a CSV of image "
+                f"paths). Received: data.image_size={image_size!r} with data.source={str(source)!r}")
+        return load_images(source, target=target, image_size=image_size, task=options["task"],
+                           test_size=options["test_size"], val_size=options["val_size"],
+                           seed=options["seed"], frame=None if isinstance(images, str) else images)
     if options["scale"] == "model" and str(source).lower().endswith(".csv"):
         return dataset_from_frame(read_csv(source), target=target, task=options["task"],
                                   columns=columns, test_size=options["test_size"],
@@ -374,6 +397,20 @@ def load_dataset(source, *, target=None, shape="flat", task=None, test_size=0.2,
                                val_size=options["val_size"], seed=options["seed"],
                                scale=options["scale"], feature_names=feature_names,
                                name=os.path.basename(str(source)))
+
+
+def _image_source(source):
+    """'folder' for a folder, the frame of a CSV with a column of image paths, else None."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    if os.path.isdir(source):
+        return "folder"
+    if str(source).lower().endswith(".csv") and os.path.isfile(source):
+        from zoo.images import image_column
+
+        frame = read_csv(source)
+        return frame if image_column(frame) is not None else None
+    return None
 
 
 def dataset_from_arrays(X, y, *, task=None, test_size=0.2, val_size=0.1, seed=0, scale="model",

@@ -1,6 +1,7 @@
 """Transfer learning from a saved `.keras` model: cut it at a layer, attach a new head, train the head
 on the frozen base (feature extraction), then unfreeze the base's top layers at a lower learning
-rate (fine-tuning)."""
+rate (fine-tuning); `fine_tune_in_fit` gives a model (a pretrained `backbone`) a `fit` that takes
+both steps by itself, so a search's trial trains it as it trains any model."""
 
 
 from zoo._params import Bool, Int, IntSeq, Real, check_params
@@ -116,7 +117,17 @@ def transfer_model(source, *, num_outputs, task, layer=None, head_units=(), drop
 
 
 def base_of(model):
-    return model.get_layer(BASE_NAME)
+    """The layer named `transfer_base` of `model`, or of a model nested in it."""
+    for layer in model.layers:
+        if layer.name == BASE_NAME:
+            return layer
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            try:
+                return base_of(layer)
+            except ValueError:
+                continue
+    raise ValueError(f"model {model.name!r} holds no layer {BASE_NAME!r}")
 
 
 def unfreeze_top(model, layers):
@@ -160,9 +171,77 @@ def fit_transfer(model, x, y, *, task, epochs, fine_tune_layers=0, fine_tune_epo
     training.compile_model(model, task=task, **lower)
     tuned = model.fit(x, y, epochs=len(history.epoch) + fine_tune_epochs,
                       initial_epoch=len(history.epoch), **fit_kwargs)
+    return _merged(model, history, tuned)
+
+
+def _merged(model, history, tuned):
+    """One `History` of two fits' epochs, the first's in front."""
+    import keras
+
+    if history is None:
+        return tuned
     merged = keras.callbacks.History()
     merged.set_model(model)
     merged.epoch = history.epoch + tuned.epoch
     merged.history = {key: history.history.get(key, []) + tuned.history.get(key, [])
                       for key in dict.fromkeys(list(history.history) + list(tuned.history))}
     return merged
+
+
+def fine_tune_in_fit(model, *, fine_tune_layers, fine_tune_factor=0.1):
+    """Give `model` (holding a frozen `transfer_base`) a `fit` that trains on the frozen base for
+    the first half of its epochs (the first `epochs - epochs // 2`), then unfreezes the base's top
+    `fine_tune_layers` weighted layers (`unfreeze_top`) and goes on at `fine_tune_factor` x the
+    compiled learning rate, as `fit_transfer` does; each `fit` starts frozen again at the compiled
+    rate. It stops after the frozen phase when a callback stopped training. Only this Python object
+    changes: the model saves and exports as the plain Functional model it is (`carry_fine_tuning`
+    passes the setting on to a model composed around it). Returns `model`."""
+    options = check_params("fine_tune_in_fit", CONSTRAINTS, {"fine_tune_layers": fine_tune_layers,
+                                                             "fine_tune_factor": fine_tune_factor})
+    plain_fit = model.fit
+    settings = {"fine_tune_layers": options["fine_tune_layers"],
+                "fine_tune_factor": options["fine_tune_factor"]}
+    state = {"compiled": None}
+
+    def fit(x=None, y=None, *, epochs=1, initial_epoch=0, **kwargs):
+        base = base_of(model)
+        if state["compiled"] is not None:  # a later fit starts frozen, at the compiled rate again
+            base.trainable = False
+            model.compile_from_config(state["compiled"])
+        switch = epochs - epochs // 2
+        history = None
+        if initial_epoch < switch:
+            history = plain_fit(x, y, epochs=switch, initial_epoch=initial_epoch, **kwargs)
+            if model.stop_training or switch >= epochs:
+                return history
+        state["compiled"] = model.get_compile_config()
+        unfreeze_top(model, settings["fine_tune_layers"])
+        model.compile_from_config(_slower(state["compiled"], settings["fine_tune_factor"]))
+        tuned = plain_fit(x, y, epochs=epochs, initial_epoch=max(initial_epoch, switch), **kwargs)
+        return _merged(model, history, tuned)
+
+    model.fit = fit
+    model.fine_tuning = settings
+    return model
+
+
+def carry_fine_tuning(core, model):
+    """`model` (composed around `core`) fine-tuned in its `fit` as `core` is, if it is."""
+    settings = getattr(core, "fine_tuning", None)
+    return fine_tune_in_fit(model, **settings) if settings else model
+
+
+def _slower(compile_config, factor):
+    """A compile config whose optimizer's learning rate (a number, or a schedule's rates) is
+    `factor` x the original."""
+    import copy
+
+    config = copy.deepcopy(compile_config)
+    optimizer = config["optimizer"]["config"]
+    rate = optimizer["learning_rate"]
+    if isinstance(rate, dict):  # a serialized schedule: its rates scaled
+        rate["config"] = {key: value * factor if key.endswith("learning_rate") and isinstance(value, float)
+                          else value for key, value in rate["config"].items()}
+    else:
+        optimizer["learning_rate"] = float(rate) * factor
+    return config

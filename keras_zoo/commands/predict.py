@@ -1,7 +1,8 @@
 """`zoo predict MODEL_OR_RUN_DIR DATA.csv --out PREDICTIONS.csv [--format F]`: raw rows in, one
 prediction row out per input row, in the user's own labels or units; for a series run, the CSV is
 the history and the forecasts are for the `horizon` steps after it (`--all-windows`: one forecast
-per window of it, for backtesting)."""
+per window of it, for backtesting); for a run on images, DATA is an image file, a folder of them or
+a CSV of their paths, and each row is `path,prediction,probability_<class>...`."""
 
 import os
 
@@ -11,7 +12,8 @@ from zoo.errors import InvalidParameterError
 
 def add_arguments(parser):
     parser.add_argument("model", help="best_model.keras, or a `zoo run` output folder")
-    parser.add_argument("data", help="a CSV of raw rows (a target column, if present, is ignored)")
+    parser.add_argument("data", help="a CSV of raw rows (a target column, if present, is ignored); "
+                                     "for a model on images, image files, a folder or a CSV of paths")
     parser.add_argument("--out", required=True, help="the predictions CSV to write")
     parser.add_argument("--format", default="keras", choices=FORMATS,
                         help="run this artifact in its own runtime (default: keras)")
@@ -44,10 +46,12 @@ def main(args):
 
 
 def _predict(args, path, manifest, spec):
-    from keras_zoo.predict import Predictor, prediction_frame, read_rows
+    from keras_zoo.predict import Predictor, image_input, image_predictions, prediction_frame, read_rows
 
-    frame = read_rows(args.data, args.target or _target_of(manifest))
     predictor = Predictor(path, args.format, manifest)
+    if image_input(predictor) is not None:  # a run on images: files, a folder or a CSV of paths
+        return image_predictions(predictor, args.data)
+    frame = read_rows(args.data, args.target or _target_of(manifest))
     outputs, unseen = predictor.predict(frame)
     seen = f"; {unseen} row(s) had a category unseen in training (its out-of-vocabulary slot)" if unseen else ""
     return prediction_frame(outputs, predictor.class_names), seen

@@ -9,6 +9,7 @@ from zoo.layers.generative import (
     VariationalAutoencoder,
 )
 from zoo.layers.graph_conv import GraphConv, NormalizedAdjacency
+from zoo.layers.images import Augmentation, ChannelAffine
 from zoo.layers.l2_normalize import L2Normalize
 from zoo.layers.losses import SparseCategoricalCrossentropyWithSmoothing
 from zoo.layers.metrics import BalancedAccuracy, MacroAUC, MacroF1
@@ -34,8 +35,10 @@ from zoo.layers.siamese import ContrastiveLoss, SiameseNetwork, TripletLoss
 from zoo.layers.tabular import PeriodicEmbedding, PiecewiseLinear, SmoothClip
 
 __all__ = [
+    "Augmentation",
     "Autoencoder",
     "BalancedAccuracy",
+    "ChannelAffine",
     "ClassNames",
     "ContrastiveLoss",
     "DaysToCalendar",

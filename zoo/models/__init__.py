@@ -2,6 +2,7 @@
 
 from zoo.models import (  # noqa: F401
     autoencoder,
+    backbone,
     cnn,
     gan,
     gnn,
