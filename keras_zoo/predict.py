@@ -444,48 +444,12 @@ def image_input(predictor):
     return tuple(int(side) for side in shape[1:]) if len(shape) == 4 and dtype == "uint8" else None
 
 
-def read_images(data, shape):
-    """(paths, pixels, skipped) of `data`: an image file, a folder of them (every image file in it
-    and its subfolders; unreadable ones skipped and counted) or a CSV with a column of image paths
-    (relative to the CSV), each decoded and resized as the run's training files were."""
-    from zoo import images
-
-    path = os.fspath(data)
-    if os.path.isdir(path):
-        paths = sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names
-                       if name.lower().endswith(images.IMAGE_EXTENSIONS) and not name.startswith("."))
-    elif path.lower().endswith(images.IMAGE_EXTENSIONS) and os.path.isfile(path):
-        paths = [path]
-    elif path.lower().endswith(".csv") and os.path.isfile(path):
-        from zoo.data import read_csv
-
-        frame = read_csv(path)
-        column = images.image_column(frame)
-        if column is None:
-            raise InvalidParameterError(
-                f"`data` CSV has no column of image paths (.png, .jpg, ...) for a model on images. "
-                f"Received: data={data!r} with columns {', '.join(map(str, frame.columns))}")
-        folder = os.path.dirname(os.path.abspath(path))
-        paths = list(frame[column].dropna())  # as the CSV gives them, read relative to it
-        found = [p if os.path.isabs(p) else os.path.join(folder, p) for p in paths]
-    else:
-        raise InvalidParameterError(
-            f"`data` must be an image file ({', '.join(images.IMAGE_EXTENSIONS)}), a folder of them or "
-            f"a CSV of their paths for a model on images. Received: data={data!r}")
-    if not paths:
-        raise InvalidParameterError(f"`data` folder holds no image files. Received: data={data!r}")
-    pixels, readable = images.decode_files(found if path.lower().endswith(".csv") else paths,
-                                           image_size=shape[:2], channels=shape[2])
-    if not readable.any():
-        what = "is not a readable image" if paths == [path] else f"holds no readable image ({len(paths)} files)"
-        raise InvalidParameterError(f"`data` {what}. Received: data={data!r}")
-    return [p for p, ok in zip(paths, readable) if ok], pixels, int((~readable).sum())
-
-
 def image_predictions(predictor, data):
     """`path,prediction,probability_<class>...` for the images of `data`, and the note on the
     files skipped."""
-    paths, pixels, skipped = read_images(data, image_input(predictor))
+    from zoo.images import read_pixels
+
+    paths, pixels, skipped = read_pixels(data, image_input(predictor), field="data")
     if predictor.model is not None:
         outputs = predict_raw(predictor.model, pixels)
     else:

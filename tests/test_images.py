@@ -287,3 +287,36 @@ def test_peak_memory_does_not_grow_with_ten_times_more_images(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         peaks[per_class] = int(done.stdout.split()[-1])
     assert peaks[500] < 1.2 * peaks[50], peaks
+
+
+def test_a_tf_data_dataset_of_images_takes_the_folders_road(tmp_path):
+    """Keras's own `image_dataset_from_directory` (batched, its corrupted file failing a whole
+    batch) is written once to PNG files and read as a folder is."""
+    import keras
+
+    from zoo.images import load_images
+
+    make_images(str(tmp_path / "pictures"), per_class=12)
+    stream = keras.utils.image_dataset_from_directory(str(tmp_path / "pictures"), image_size=(16, 16),
+                                                      batch_size=4, shuffle=False, verbose=False)
+    data = load_images(stream, test_size=0.2, val_size=0.1, seed=0)
+    assert data.class_names == list(CLASSES) and data.input_shape == (16, 16, 3)
+    assert "skipped 1 batch(es) of the tf.data.Dataset that failed to read" in " ".join(data.notes)
+    # circle/broken.png is the 13th of 37 files: its batch (files 13-16) is lost with it
+    assert len(data.X_train) + len(data.X_val) + len(data.X_test) == 33
+    assert np.bincount(np.concatenate([data.y_train, data.y_val, data.y_test])).tolist() == [12, 9, 12]
+
+
+def test_a_split_streams_in_the_batches_and_class_weights_it_is_given(tmp_path):
+    from zoo.data import load_dataset
+
+    data = load_dataset(make_images(str(tmp_path), per_class=10), scale="model", seed=0)
+    batches = list(data.X_val.batched(2, class_weight={0: 2.0, 2: 0.5}).pipeline().as_numpy_iterator())
+    assert [len(b[0]) for b in batches] == [2, 1]
+    pixels, labels, weights = (np.concatenate(part) for part in zip(*batches))
+    np.testing.assert_array_equal(pixels, data.X_val[:])
+    np.testing.assert_array_equal(labels, data.y_val)
+    np.testing.assert_array_equal(weights, np.asarray([2.0, 1.0, 0.5])[labels])
+    stream = data.X_train.pipeline()  # made once per fit; each epoch iterates it again
+    first, second = (np.concatenate([y for _, y in stream.as_numpy_iterator()]) for _ in range(2))
+    assert sorted(first) == sorted(data.y_train) and list(first) != list(second)  # reshuffled each epoch

@@ -82,6 +82,14 @@ class Dataset:
         encoder = self.preprocessor.build_encoder_model()
         return keras.Model(encoder.input, model(encoder.output), name="raw_model")
 
+    @property
+    def image_input(self):
+        """For images, what the model and its artifacts take (`ImagePreprocessor.to_dict`:
+        size, channels, uint8 pixels, how files are decoded and resized), else None."""
+        if type(self.preprocessor).__name__ != "ImagePreprocessor":
+            return None
+        return self.preprocessor.to_dict()
+
     def describe(self):
         return {
             "name": self.name,

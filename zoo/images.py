@@ -30,10 +30,16 @@ PROBE_BATCH = 256
 
 
 def is_image_source(source):
-    """True for what `load_images` reads: a folder, or a `tf.data.Dataset`. (A CSV of image
-    paths is recognized by its columns: `image_column`.) Imports no TensorFlow."""
+    """True for what `load_images` reads: a folder, a CSV with a column of image paths
+    (`image_column`), or a `tf.data.Dataset`."""
     if isinstance(source, (str, os.PathLike)):
-        return os.path.isdir(source)
+        if os.path.isdir(source):
+            return True
+        if os.fspath(source).lower().endswith(".csv") and os.path.isfile(source):
+            from zoo.data import read_csv
+
+            return image_column(read_csv(source)) is not None
+        return False
     return _is_tf_dataset(source)
 
 
@@ -150,6 +156,44 @@ def decode_files(paths, *, image_size, channels):
     return pixels, readable
 
 
+def read_pixels(data, shape, *, field="X"):
+    """(paths, pixels, unreadable count) of `data` for a model on `shape` (height, width, channels)
+    images: an image file, a folder of them (every image file in it and its subfolders, sorted) or
+    a CSV with a column of image paths (read relative to it; given as it gives them), each decoded
+    and resized as the training files were; unreadable files are left out and counted, and an
+    image file that does not decode is refused."""
+    path = os.fspath(data)
+    found = None
+    if os.path.isdir(path):
+        paths = sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names
+                       if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."))
+    elif path.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(path):
+        paths = [path]
+    elif path.lower().endswith(".csv") and os.path.isfile(path):
+        from zoo.data import read_csv
+
+        frame = read_csv(path)
+        column = image_column(frame)
+        if column is None:
+            raise InvalidParameterError(
+                f"`{field}` CSV has no column of image paths ({', '.join(IMAGE_EXTENSIONS)}) for a model "
+                f"on images. Received: {field}={path!r} with columns {', '.join(map(str, frame.columns))}")
+        folder = os.path.dirname(os.path.abspath(path))
+        paths = list(frame[column].dropna())
+        found = [p if os.path.isabs(p) else os.path.join(folder, p) for p in paths]
+    else:
+        raise InvalidParameterError(
+            f"`{field}` must be an image file ({', '.join(IMAGE_EXTENSIONS)}), a folder of them or a CSV "
+            f"of their paths for a model on images. Received: {field}={path!r}")
+    if not paths:
+        raise InvalidParameterError(f"`{field}` folder holds no image files. Received: {field}={path!r}")
+    pixels, readable = decode_files(found or paths, image_size=tuple(shape[:2]), channels=int(shape[2]))
+    if not readable.any():
+        what = "is not a readable image" if paths == [path] else f"holds no readable image ({len(paths)} files)"
+        raise InvalidParameterError(f"`{field}` {what}. Received: {field}={path!r}")
+    return [p for p, ok in zip(paths, readable) if ok], pixels, int((~readable).sum())
+
+
 def probe_files(paths):
     """Each file decoded once, in a streamed pass: (readable mask, sizes (n, 3) as height, width,
     channels, per-channel pixel sums and sums of squares (n, 4), zero-padded)."""
@@ -253,10 +297,12 @@ class _Split:
     dtype = np.dtype("uint8")
     ndim = 4
 
-    def __init__(self, source, indices, labels=None, *, shuffle=False, batch_size=BATCH_SIZE, seed=0):
+    def __init__(self, source, indices, labels=None, *, shuffle=False, batch_size=BATCH_SIZE, seed=0,
+                 class_weight=None):
         self.source, self.indices = source, np.asarray(indices, dtype="int64")
         self.labels = None if labels is None else np.asarray(labels)
         self.shuffle, self.seed, self._batch_size = shuffle, int(seed), int(batch_size)
+        self.class_weight = dict(class_weight) if class_weight else None
 
     # --- like an array -------------------------------------------------------------------------
     def __len__(self):
@@ -276,7 +322,7 @@ class _Split:
         rows = np.arange(len(self))[rows]
         return type(self)(self.source, self.indices[rows], None if self.labels is None else self.labels[rows],
                           shuffle=self.shuffle if shuffle is None else shuffle, batch_size=self._batch_size,
-                          seed=self.seed)
+                          seed=self.seed, class_weight=self.class_weight)
 
     def __getitem__(self, rows):
         if isinstance(rows, (int, np.integer)):
@@ -328,12 +374,22 @@ class _Split:
         with_labels = labels and self.labels is not None
         dataset = self.source.elements(self.indices, self.labels if with_labels else None,
                                        shuffle=self.shuffle if shuffle is None else shuffle, seed=self.seed)
-        return dataset.batch(batch_size or self._batch_size).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.batch(batch_size or self._batch_size)
+        if with_labels and self.class_weight:  # (pixels, label, the label's weight), as Keras weighs
+            weights = np.ones(int(self.labels.max()) + 1, "float32")
+            for label, weight in self.class_weight.items():
+                if int(label) < len(weights):
+                    weights[int(label)] = weight
+            weights = tf.constant(weights)
+            dataset = dataset.map(lambda x, y: (x, y, tf.gather(weights, tf.cast(y, tf.int32))))
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
-    def batched(self, batch_size):
-        """This split streamed in batches of `batch_size`."""
+    def batched(self, batch_size, *, class_weight=None):
+        """This split streamed in batches of `batch_size`, its labels weighed by `class_weight`
+        ({label index: weight}) in training: what `fit` would do with those arguments, which Keras
+        does not hand to a data adapter."""
         return type(self)(self.source, self.indices, self.labels, shuffle=self.shuffle,
-                          batch_size=batch_size, seed=self.seed)
+                          batch_size=batch_size, seed=self.seed, class_weight=class_weight)
 
     # --- Keras's data-adapter interface ---------------------------------------------------------
     def get_tf_dataset(self):
@@ -442,8 +498,8 @@ class ImagePreprocessor:
 def load_images(source, *, target=None, image_size=None, task=None, test_size=0.2, val_size=0.1,
                 seed=0, field="data.source", frame=None):
     """A `zoo.data.Dataset` of streamed image splits from a folder of class subfolders, a CSV of
-    image paths (`frame`, read from `source`, with its label column `target`) or a `tf.data.Dataset`
-    of (image, label)."""
+    image paths (`source`, or its rows in `frame`, with its label column `target`) or a
+    `tf.data.Dataset` of (image, label); `field` names the source in messages (`X` for AutoModel)."""
     image_size = check_image_size(image_size)
     if _is_tf_dataset(source):
         return _from_stream(source, image_size=image_size, task=task, test_size=test_size,
@@ -451,6 +507,10 @@ def load_images(source, *, target=None, image_size=None, task=None, test_size=0.
     source = os.fspath(source)
     name = os.path.basename(os.path.normpath(source))
     notes = []
+    if frame is None and not os.path.isdir(source):
+        from zoo.data import read_csv
+
+        frame = read_csv(source)
     if frame is not None:
         column = image_column(frame)
         paths, labels, missing, skipped = read_image_csv(
@@ -526,40 +586,47 @@ def _dataset(source, labels, sizes, sums, squares, *, image_size, task, test_siz
 def _from_stream(dataset, *, image_size, task, test_size, val_size, seed):
     """A `tf.data.Dataset` of (image, label), batched or not, written once to PNG files in a
     temporary folder (one streamed pass; removed with the Dataset), then read as files are: the
-    splits stream from disk and travel to a search's worker processes as paths."""
+    splits stream from disk and travel to a search's worker processes as paths. An element that
+    fails to read (a corrupted file in Keras's own `image_dataset_from_directory` fails its whole
+    batch) is skipped and counted."""
     import tempfile
 
     import tensorflow as tf
 
     class_names = getattr(dataset, "class_names", None)  # keras.utils.image_dataset_from_directory's
     spec = dataset.element_spec
-    if not isinstance(spec, tuple) or len(spec) != 2:
+    if not isinstance(spec, tuple) or len(spec) != 2 or spec[0].shape.rank not in (2, 3, 4):
         raise InvalidParameterError(
-            f"`X` as a tf.data.Dataset must yield (image, label) pairs. Received: elements {spec}")
-    if spec[0].shape.rank == 4:
-        dataset = dataset.unbatch()
-        spec = dataset.element_spec
-    if spec[0].shape.rank not in (2, 3):
-        raise InvalidParameterError(
-            f"`X` as a tf.data.Dataset must yield images (height, width[, channels]). Received: {spec[0]}")
-    one_hot = spec[1].shape.rank == 1
+            f"`X` as a tf.data.Dataset must yield (image, label) pairs, or batches of them. Received: "
+            f"elements {spec}")
+    batched = spec[0].shape.rank == 4 or (spec[0].shape.rank == 3 and spec[1].shape.rank == 1
+                                          and spec[0].shape[-1] not in (1, 3, 4))
+    one_hot = spec[1].shape.rank == (2 if batched else 1)
 
-    def encode(image, label):
-        pixels = tf.convert_to_tensor(image)
-        pixels = pixels[..., None] if pixels.shape.rank == 2 else pixels
-        pixels = tf.cast(tf.clip_by_value(tf.round(tf.cast(pixels, tf.float32)), 0.0, 255.0), tf.uint8)
-        return tf.io.encode_png(pixels), tf.argmax(label, output_type=tf.int64) if one_hot else label
+    def to_png(image):
+        image = image[..., None] if image.shape.rank == 2 else image
+        return tf.io.encode_png(tf.cast(tf.clip_by_value(tf.round(tf.cast(image, tf.float32)), 0.0, 255.0), tf.uint8))
+
+    def encode(images, labels):
+        labels = tf.argmax(labels, axis=-1, output_type=tf.int64) if one_hot else labels
+        if not batched:
+            images, labels = images[None], labels[None]
+        return tf.map_fn(to_png, images, fn_output_signature=tf.string), labels
 
     folder = tempfile.TemporaryDirectory(prefix="zoo_images_")
-    paths, labels = [], []
-    for png, label in dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
-        path = os.path.join(folder.name, f"{len(paths):08d}.png")
-        with open(path, "wb") as handle:
-            handle.write(png)
-        paths.append(path)
-        labels.append(label.decode() if isinstance(label, bytes) else label)
+    paths, labels, read = [], [], 0  # elements (batches) read
+    for pngs, values in dataset.map(encode).ignore_errors().as_numpy_iterator():
+        read += 1
+        for png, label in zip(pngs, values):
+            path = os.path.join(folder.name, f"{len(paths):08d}.png")
+            with open(path, "wb") as handle:
+                handle.write(png)
+            paths.append(path)
+            labels.append(label.decode() if isinstance(label, bytes) else label)
+    skipped = max(int(dataset.cardinality()) - read, 0)  # unknown (negative) cardinality: not counted
     if not paths:
-        raise InvalidParameterError("`X` as a tf.data.Dataset holds no images. Received: an empty dataset")
+        raise InvalidParameterError("`X` as a tf.data.Dataset holds no readable images. Received: an "
+                                    "empty dataset, or one whose every element failed to read")
     labels = np.asarray(labels)
     if class_names and np.issubdtype(labels.dtype, np.integer):
         labels = np.asarray(class_names, dtype=object)[labels].astype(str)
@@ -567,7 +634,10 @@ def _from_stream(dataset, *, image_size, task, test_size, val_size, seed):
     readable, sizes, sums, squares = probe_files(paths)
     source = _FileSource(paths, image_size=None, channels=None)
     source.folder = folder  # the files live as long as the splits do (not pickled: see __getstate__)
+    notes = [f"images: the tf.data.Dataset's {len(paths)} images written once as PNG files to "
+             f"{folder.name}, streamed from there"]
+    if skipped:
+        notes.append(f"skipped {skipped} {'batch(es)' if batched else 'element(s)'} of the tf.data.Dataset "
+                     f"that failed to read (a corrupted file fails its whole batch)")
     return _dataset(source, labels, sizes, sums, squares, image_size=image_size, task=task,
-                    test_size=test_size, val_size=val_size, seed=seed, name="tf.data.Dataset",
-                    notes=[f"images: the tf.data.Dataset's {len(paths)} images written once as PNG "
-                           f"files to {folder.name}, streamed from there"])
+                    test_size=test_size, val_size=val_size, seed=seed, name="tf.data.Dataset", notes=notes)
