@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# a search runs its trials in this process (tuning.search.INLINE_ENV): each small search would
+# otherwise start a worker process (about 4 s of TensorFlow import on 2 cores); the tests of the
+# worker processes turn it off (test_workers.py, test_distributed.py)
+os.environ.setdefault("KERAS_ZOO_INLINE_TRIALS", "1")
 
 import pytest
 

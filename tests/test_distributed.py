@@ -13,6 +13,7 @@ from zoo_testing import (
     free_port,
     gone,
     listening_addresses,
+    make_tls_files,
     one_error_line,
     oracle_state,
     process_state,
@@ -25,6 +26,7 @@ from zoo_testing import (
     zoo_here,
 )
 
+from tuning.search import INLINE_ENV
 from tuning.tracking import TRIAL_TAG
 
 # what the chief's saved oracle holds of each algorithm's own settings (iris, MAX_TRIALS = 4)
@@ -77,35 +79,30 @@ def test_chief_and_two_workers_split_the_trials_and_refuse_bad_workers(tmp_path,
 
 
 def test_a_worker_killed_mid_trial_does_not_stop_the_search(tmp_path, tracking_server):
+    """SIGKILL a local worker while it is stopped inside a trial: the chief re-queues the trial, a
+    fresh worker process takes its slot and the trial, and every trial is logged once."""
     config = write_config(tmp_path, tracking_server, "kill", algorithm="evolution")
     out = tmp_path / "out"
-    log_path = tmp_path / "chief.log"
-    with open(log_path, "w") as log:
-        chief = zoo("tune", config, "--out", out, "--workers", 2, cwd=tmp_path, stdout=log)
+    chief, log_path, pids = start_local_search(tmp_path, config, out, "chief.log")
     try:
-        text = wait_for(lambda: "started worker w1" in log_path.read_text() and log_path.read_text(),
-                        60, "the workers to start")
-        pids = worker_pids(text)
-
-        def w1_running():
-            if not (out / "search" / "zoo_search.json").exists():
-                return False
-            _, _, runs = trial_runs(tracking_server, out)
-            return any(r.info.status == "RUNNING" and r.data.tags.get("zoo.worker") == "w1" for r in runs)
-
-        wait_for(w1_running, 180, "w1 to run a trial")
+        # w0 held while w1 is caught inside a trial, so w1 runs the trials meanwhile
+        wait_for(lambda: "worker w0 joined" in log_path.read_text(), 240, "w0 to join")
+        os.kill(pids["w0"], signal.SIGSTOP)
+        trial = wait_for(lambda: stopped_inside_a_trial(chief, pids["w1"], "w1", tracking_server, out),
+                         240, "w1 stopped inside a trial")
+        os.kill(pids["w0"], signal.SIGCONT)
         # the local cluster is closed too, with no configuration: the chief made a token and
         # gave it to its own workers only
         address = log_path.read_text().split("chief serving the oracle on ")[1].split()[0]
         assert set(raw_calls(address).values()) == {"UNAUTHENTICATED"}
-        os.kill(pids["w1"], signal.SIGKILL)
+        os.kill(pids["w1"], signal.SIGKILL)  # stopped inside the trial: the kill lands there
         _, err = chief.communicate(timeout=240)
         assert chief.returncode == 0, err[-3000:]
     finally:
-        if chief.poll() is None:
-            chief.kill()
-    assert "worker w1 lost (its process exited with code -9)" in log_path.read_text()
-    assert "re-queued" in log_path.read_text()
+        end_all(chief, pids.values())
+    text = log_path.read_text()
+    assert f"worker w1 lost (its process exited with code -9); trial {trial} re-queued" in text, text
+    assert "started worker w2" in text  # w1's slot, taken by a fresh process
     runs = check_every_trial_once(tracking_server, out)  # the killed attempt is not counted twice
     assert {run.data.tags["zoo.algorithm"] for run in runs} == {"evolution"}
     state = oracle_state(out)  # the chief ran regularized evolution (population 2 of 4 trials)
@@ -113,16 +110,44 @@ def test_a_worker_killed_mid_trial_does_not_stop_the_search(tmp_path, tracking_s
     assert all(gone(pid) for pid in [chief.pid, *pids.values()])
 
 
-def start_local_search(tmp_path, config, out, log_name, *options):
-    """`zoo tune CONFIG --workers 2` with its stdout in `log_name`; (chief, log path, worker pids)
-    once both workers are started."""
+def processes_env():
+    """This process's environment for a `zoo` process that runs its trials in worker processes,
+    as a user's does (conftest.py runs the searches of this process inline)."""
+    return {key: value for key, value in os.environ.items() if key != INLINE_ENV}
+
+
+def stopped_inside_a_trial(chief, pid, worker_id, uri, out):
+    """SIGSTOP `pid`; keep it stopped if it is inside a trial (a RUNNING run of `worker_id` whose
+    last epoch is not logged, so it has not told the chief the trial ended) and return that
+    trial's id, else SIGCONT it and return False. Its state decides, not the clock."""
+    from mlflow import MlflowClient
+
+    assert chief.poll() is None, chief.stderr.read()[-3000:]
+    assert not gone(pid), f"{worker_id} ended before it was caught inside a trial"
+    if not (out / "search" / "zoo_search.json").exists():
+        return False
+    os.kill(pid, signal.SIGSTOP)
+    wait_for(lambda: process_state(pid) == "T", 5, f"{worker_id} to stop")
+    _, _, runs = trial_runs(uri, out)
+    for run in runs:
+        if run.data.tags.get("zoo.worker") == worker_id and run.info.status == "RUNNING" and len(
+                MlflowClient(uri).get_metric_history(run.info.run_id, "val_accuracy")) < 2:  # max_epochs
+            return run.data.tags[TRIAL_TAG]
+    os.kill(pid, signal.SIGCONT)
+    return False
+
+
+def start_local_search(tmp_path, config, out, log_name, *options, workers=2):
+    """`zoo tune CONFIG --workers N` with its stdout in `log_name`; (chief, log path, worker pids)
+    once its N workers are started."""
     log_path = tmp_path / log_name
     with open(log_path, "w") as log:
-        chief = zoo("tune", config, "--out", out, "--workers", 2, *options, cwd=tmp_path, stdout=log)
+        chief = zoo("tune", config, "--out", out, "--workers", workers, *options, cwd=tmp_path,
+                    stdout=log, env=processes_env())
 
     def started():
         assert chief.poll() is None, chief.stderr.read()[-3000:]
-        return "started worker w1" in log_path.read_text() and log_path.read_text()
+        return f"started worker w{workers - 1}" in log_path.read_text() and log_path.read_text()
 
     return chief, log_path, worker_pids(wait_for(started, 60, "the workers to start"))
 
@@ -178,60 +203,34 @@ def test_chief_killed_mid_search_then_rerun_resumes_its_oracle_and_parent_run(tm
     assert all(gone(pid) for pid in [chief.pid, rerun.pid, *pids.values(), *new_pids.values()])
 
 
-def test_a_silent_worker_is_lost_after_worker_timeout_and_its_trial_handed_on(tmp_path, tracking_server):
-    """SIGSTOP a worker inside a trial: after `--worker-timeout` seconds without its heartbeat the
-    chief declares it lost and re-queues the trial, which the other worker runs; continued, the
-    stopped worker learns it was declared lost and exits; every trial is logged once."""
+def test_a_silent_worker_is_lost_after_worker_timeout_ended_and_its_trial_handed_on(tmp_path, tracking_server):
+    """SIGSTOP the one local worker inside a trial: after `--worker-timeout` seconds without its
+    heartbeat the chief declares it lost, ends its process and re-queues the trial, which a fresh
+    worker runs; every trial is logged once, each epoch once. With one worker, no other lease can
+    lapse meanwhile, however loaded the machine."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_server)
     config = write_config(tmp_path, tracking_server, "silent")
     out = tmp_path / "out"
-    chief, log_path, pids = start_local_search(tmp_path, config, out, "chief.log", "--worker-timeout", 5)
+    chief, log_path, pids = start_local_search(tmp_path, config, out, "chief.log", "--worker-timeout", 10,
+                                               workers=1)
     try:
-        def w1_trials():
-            if not (out / "search" / "zoo_search.json").exists():
-                return []
-            _, _, runs = trial_runs(tracking_server, out)
-            return [run for run in runs if run.data.tags.get("zoo.worker") == "w1" and run.info.status == "RUNNING"]
-
-        wait_for(lambda: chief.poll() is None and w1_trials(), 240, "w1 to run a trial")
-
-        def stopped_inside_a_trial():
-            """Stop w1; keep it stopped if it is inside a trial (a RUNNING run whose last epoch is
-            not logged, so it has not told the chief the trial ended), else continue it."""
-            assert chief.poll() is None, chief.stderr.read()[-3000:]
-            os.kill(pids["w1"], signal.SIGSTOP)
-            wait_for(lambda: process_state(pids["w1"]) == "T", 5, "w1 to stop")
-            for run in w1_trials():
-                if len(client.get_metric_history(run.info.run_id, "val_accuracy")) < 2:  # max_epochs
-                    return run.data.tags[TRIAL_TAG]
-            os.kill(pids["w1"], signal.SIGCONT)
-            return False
-
-        trial = wait_for(stopped_inside_a_trial, 120, "w1 stopped inside a trial")
-        lost = f"worker w1 lost (no contact for 5 s); trial {trial} re-queued"
-        wait_for(lambda: lost in log_path.read_text(), 60, "the chief to declare w1 lost")
-
-        def w0_took_it():
-            _, _, runs = trial_runs(tracking_server, out)
-            return any(r.data.tags[TRIAL_TAG] == trial and r.data.tags.get("zoo.worker") == "w0" for r in runs)
-
-        wait_for(w0_took_it, 120, f"w0 to run trial {trial}")
-        # continued only now, once w0's new attempt has removed w1's KILLED run: continued before,
-        # w1 closes that run as FAILED when its own calls are refused, and a FAILED run is kept
-        os.kill(pids["w1"], signal.SIGCONT)
-        wait_for(lambda: gone(pids["w1"]), 30, "the continued w1 to exit")
+        trial = wait_for(lambda: stopped_inside_a_trial(chief, pids["w0"], "w0", tracking_server, out),
+                         240, "w0 stopped inside a trial")
+        lost = f"worker w0 lost (no contact for 10 s); trial {trial} re-queued"
+        wait_for(lambda: lost in log_path.read_text(), 60, "the chief to declare w0 lost")
+        wait_for(lambda: gone(pids["w0"]), 30, "the chief to end w0's process")
         _, err = chief.communicate(timeout=240)
         assert chief.returncode == 0, err[-3000:]
     finally:
         end_all(chief, pids.values())
     text = log_path.read_text()
-    assert "worker w0 lost" not in text, text
-    # continued, w1's next call is refused: it exits with one line instead of reporting the trial
-    assert "error: worker 'w1' was declared lost and its trial handed on" in err, err[-3000:]
+    assert "worker w1 lost" not in text and "started worker w1" in text, text
     runs = check_every_trial_once(tracking_server, out)
-    assert [r.data.tags["zoo.worker"] for r in runs if r.data.tags[TRIAL_TAG] == trial] == ["w0"]
+    handed_on = [run for run in runs if run.data.tags[TRIAL_TAG] == trial]
+    steps = [m.step for m in client.get_metric_history(handed_on[0].info.run_id, "val_accuracy")]
+    assert sorted(steps) == [0, 1], steps  # resumed from w0's last epoch, or run afresh: once each
     assert all(gone(pid) for pid in [chief.pid, *pids.values()])
 
 
@@ -272,3 +271,32 @@ def test_tracking_server_listens_on_loopback_by_default(tracking_server):
     port = int(tracking_server.rsplit(":", 1)[1])
     addresses = listening_addresses(port)
     assert addresses and set(addresses) == {"127.0.0.1"}, addresses
+
+
+def test_a_worker_refuses_a_tls_chief_whose_certificate_names_another_host(tmp_path):
+    """The chief's certificate names 127.0.0.1 and localhost; served on 127.0.0.2 (loopback too),
+    a worker dialing that address refuses it (one error line, before TensorFlow); the same
+    chief, dialed under a name its certificate holds, completes the handshake."""
+    import grpc
+
+    from tuning.distributed import Chief, Credentials
+    from tuning.distributed.service import add_services
+
+    ca, certificate, key = make_tls_files(tmp_path)
+    chief = Chief(("127.0.0.2", 0), fingerprint="hash", credentials=Credentials(
+        certificate=certificate.read_bytes(), private_key=key.read_bytes()), announce=False)
+    add_services(chief.server, chief)
+    chief.server.start()
+    try:
+        config = write_config(tmp_path, f"sqlite:///{tmp_path}/mlflow.db", "tls-name")
+        refused = zoo_here("tune", config, "--role", "worker", "--chief", chief.address, "--worker-id",
+                           "w0", "--tls-ca", ca, "--chief-timeout", "2", cwd=tmp_path)
+        assert one_error_line(refused).startswith(f"error: `--chief` {chief.address} did not answer within 2 s")
+        assert "with a certificate for this address?" in refused.stderr
+        named = grpc.secure_channel(chief.address, grpc.ssl_channel_credentials(ca.read_bytes()),
+                                    options=[("grpc.ssl_target_name_override", "localhost")])
+        with named, pytest.raises(grpc.RpcError) as answered:
+            named.unary_unary("/zoo.Cluster/Hello")(b'{"worker_id": "w0", "session": "s"}', timeout=20)
+        assert answered.value.code() == grpc.StatusCode.PERMISSION_DENIED  # past TLS: another config
+    finally:
+        chief.server.stop(None).wait()

@@ -67,19 +67,28 @@ def test_tracking_server_stopped_mid_search_loses_no_metric(tmp_path):
     tune = zoo("tune", config, "--out", out, cwd=tmp_path)
     client = MlflowClient(uri)
 
-    def first_trial_finished():
+    def stopped_after_a_trial_with_trials_left():
+        """SIGSTOP the search; keep it stopped once a trial but not every one has finished on the
+        server (its parent run id), else SIGCONT it: its state decides, not the clock."""
         assert tune.poll() is None, tune.stderr.read()[-2000:]
         state = out / "search" / "zoo_search.json"
         if not state.exists():
             return False
+        tune.send_signal(signal.SIGSTOP)
         parent = json.loads(state.read_text())["parent_run_id"]
         experiment = client.get_experiment_by_name("outage").experiment_id
         runs = client.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent}'")
-        return parent if any(run.info.status == "FINISHED" for run in runs) else False
+        finished = sum(run.info.status == "FINISHED" for run in runs)
+        assert finished < 4, "the search finished every trial before the server could be stopped"
+        if finished:
+            return parent
+        tune.send_signal(signal.SIGCONT)
+        return False
 
-    parent = wait_for(first_trial_finished, 240, "the first trial on the server")
+    parent = wait_for(stopped_after_a_trial_with_trials_left, 240, "the first trial on the server")
     server.send_signal(signal.SIGTERM)
     server.wait(60)
+    tune.send_signal(signal.SIGCONT)  # the rest of the search, with the server gone
     _, stderr = tune.communicate(timeout=600)
     assert tune.returncode == 0, stderr[-3000:]
     warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]

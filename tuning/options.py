@@ -202,7 +202,18 @@ class SearchSection(_Section):
                                          "objective", doors=BOTH)
     tune_training: bool = option(True, "search the learning rate and optimizer too", doors=BOTH)
     worker_timeout: Optional[float] = option(
-        None, "distributed: seconds without contact before a worker's trial is handed on", gt=0)
+        None, "seconds without contact before a worker's trial is handed on (default 30)",
+        doors=BOTH, gt=0)
+    # how trials run, not which: left out of the fingerprint (`RUNNING_OPTIONS`)
+    parallel: int = option(1, "trials at once, each in a worker process of its own (the cores "
+                              "split between them, one GPU each when there are GPUs)",
+                           param="n_jobs", doors=BOTH, ge=1)
+    trials_per_worker: int = option(10, "trials a worker process runs before a fresh one takes "
+                                        "its place (TensorFlow frees a trial's graphs only with its "
+                                        "process)", doors=BOTH, ge=1)
+    worker_memory_mb: Optional[int] = option(4096, "a worker process whose resident memory passes "
+                                                   "this after a trial is replaced (null: no bound)",
+                                             doors=BOTH, ge=1)
 
     @field_validator("batch_sizes", "objectives", mode="before")
     @classmethod
@@ -233,12 +244,16 @@ class UserOptions(_Section):
     def fingerprint(self, extra=None):
         """A hash of everything that decides the trial sequence (not tracking), and `extra`
         (AutoModel: a hash of the rows it was given)."""
-        decisive = self.model_dump(include={"data", "task", "model", "search"})
+        decisive = self.model_dump(include={"data", "task", "model", "search"},
+                                   exclude={"search": set(RUNNING_OPTIONS)})
         decisive["extra"] = extra
         return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 SECTIONS = ("data", "model", "search", "tracking")
+# how the trials run, not which trials: a search resumes, and a distributed worker joins, whatever
+# they are set to (the fingerprint leaves them out)
+RUNNING_OPTIONS = ("worker_timeout", "parallel", "trials_per_worker", "worker_memory_mb")
 
 
 @dataclasses.dataclass(frozen=True)

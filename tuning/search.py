@@ -5,11 +5,14 @@ hypermodel, the resume state, the MLflow parent run (`tuning.tracking`), running
 this process, or served to distributed workers by a `TrialRunner`), retraining the best; what it
 leaves is plain data (`tuning.result`)."""
 
+import contextlib
 import dataclasses
 import json
 import os
+import pickle
 import platform
 import time
+import warnings
 
 from tuning import deploy
 from tuning.checks import check_grid, check_search, feature_shape, objective_of
@@ -19,6 +22,9 @@ from zoo._json import write_json_atomic
 from zoo.errors import InvalidParameterError, JobFailed
 
 STATE_FILE = "zoo_search.json"
+# set (to anything but 0 or empty): every search runs its trials in the calling process, for
+# debugging (a breakpoint in `fit`, one traceback), whatever `parallel` says; no recycling
+INLINE_ENV = "KERAS_ZOO_INLINE_TRIALS"
 
 
 @dataclasses.dataclass
@@ -54,8 +60,10 @@ def search(data, options=None, *, hypermodel=None, runner=None, **fields):
     are closed as KILLED.
 
     `hypermodel` replaces the one built from the options (a `ZooHyperModel` subclass, e.g. with
-    its own `fit`). `runner` runs the trials (default `LocalRunner`); the distributed chief
-    (`tuning.distributed.Chief`) serves them to workers instead.
+    its own `fit`). `runner` runs the trials: by default `n_jobs` worker processes that the search
+    starts, supervises and replaces (`trials_per_worker`, `worker_memory_mb`), served by a
+    `tuning.distributed.Chief` on loopback; `LocalRunner()` (or `KERAS_ZOO_INLINE_TRIALS=1`) runs
+    them in this process; a `Chief` bound to an address serves remote workers.
 
     Returns:
         SearchResult with the retrained best model, its hyperparameters, the trials table and
@@ -67,20 +75,70 @@ def search(data, options=None, *, hypermodel=None, runner=None, **fields):
         ...                 directory="out/search", tracking_uri="sqlite:///mlflow.db")
     """
     options = dataclasses.replace(options, **fields) if options else SearchOptions(**fields)
-    return _Plan(data, options, hypermodel).run(runner or LocalRunner())
+    plan = _Plan(data, options, hypermodel)
+    runner = runner or _default_runner(plan, hypermodel)
+    with _workers_of(runner, plan, hypermodel):
+        return plan.run(runner)
 
 
-def work_trials(data, link, options, *, hypermodel=None):
+def _default_runner(plan, hypermodel):
+    """Worker processes (`n_jobs` of them) served by a chief on loopback; this process when
+    `KERAS_ZOO_INLINE_TRIALS` says so, or when the search cannot be handed to another process."""
+    from tuning.distributed import Chief
+
+    options = plan.options
+    if os.environ.get(INLINE_ENV, "") not in ("", "0"):
+        return LocalRunner()
+    try:
+        plan.worker_payload = _payload(plan.data, options, hypermodel)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:  # a live lock, client...
+        warnings.warn(f"the search cannot be sent to worker processes ({type(error).__name__}: "
+                      f"{error}); its trials run in this process", stacklevel=3)
+        return LocalRunner()
+    return Chief.on_loopback(
+        options.n_jobs, fingerprint=options.fingerprint or os.urandom(8).hex(),
+        worker_timeout=options.worker_timeout, verbose=options.verbose, announce=options.progress,
+        retire={"trials": options.trials_per_worker, "memory_mb": options.worker_memory_mb})
+
+
+def _payload(data, options, hypermodel):
+    """The search as a worker process gets it: pickled by value where it must be (a class defined
+    in `__main__` or a function), by reference to its module otherwise."""
+    import cloudpickle
+
+    return cloudpickle.dumps((data, options, hypermodel))
+
+
+@contextlib.contextmanager
+def _workers_of(runner, plan, hypermodel):
+    """The runner's local worker processes started now, while the search sets up (they import
+    TensorFlow meanwhile), and ended however the search ends."""
+    launch = getattr(runner, "launch", None)
+    if launch is None:
+        yield
+        return
+    try:
+        launch(lambda: getattr(plan, "worker_payload", None) or _payload(plan.data, plan.options, hypermodel))
+        yield
+    finally:
+        runner.close()
+
+
+def work_trials(data, link, options, *, hypermodel=None, shared=False, retirement=None):
     """A distributed worker's part of `search`: run the trials the chief hands out through `link`
     (a `tuning.distributed.WorkerLink` that has joined), logging them under the chief's parent
-    run. The chief owns the parent run, the state file and the oracle."""
+    run. The chief owns the parent run, the state file and the oracle. `shared`: `options.directory`
+    is the chief's own folder (a local worker), where a retried trial finds its last epoch's
+    checkpoint; else it is this worker's scratch. `retirement` (a local worker's): when to leave
+    for a fresh process."""
     options = dataclasses.replace(options, tracking_uri=link.tracking_uri,
                                   experiment=link.experiment, tracking=bool(link.tracking_uri))
     plan = _Plan(data, options, hypermodel)
-    # a worker's folder is scratch: a dead server fails its trials instead of journaling
+    # a remote worker's folder is scratch, and a local one's is shared: a dead server fails its
+    # trials instead of journaling
     tracker = plan.tracker_module.Tracker(plan.uri, options.experiment) if options.tracking else None
-    link.run(lambda: plan.make_tuner(plan.make_oracle(), tracker, link.parent_run_id, True, None),
-             plan.fit_args, plan.fit_kwargs)
+    link.run(lambda: plan.make_tuner(plan.make_oracle(), tracker, link.parent_run_id, not shared, None),
+             plan.fit_args, plan.fit_kwargs, retirement=retirement)
 
 
 class _Plan:

@@ -1,13 +1,11 @@
-"""`zoo tune CONFIG.yaml`: run the search a config describes (no evaluation or export), in one
-process, as a chief with N local workers (`--workers N`), or as one role of a multi-host search
-(`--role chief --bind HOST:PORT`, `--role worker --chief HOST:PORT --worker-id ID`). The
+"""`zoo tune CONFIG.yaml`: run the search a config describes (no evaluation or export), its trials
+in `search.parallel` local worker processes (`--workers N` sets it), or as one role of a multi-host
+search (`--role chief --bind HOST:PORT`, `--role worker --chief HOST:PORT --worker-id ID`). The
 cluster token comes from `--token-file` or `ZOO_CLUSTER_TOKEN`, never from the command line.
 
 Importing this module does not import TensorFlow."""
 
-import os
 import shutil
-import sys
 import tempfile
 
 
@@ -17,7 +15,8 @@ def add_arguments(parser):
     parser.add_argument("--verbose", action="store_true", help="show Keras per-epoch output")
     group = parser.add_argument_group("distributed search (Keras Tuner's chief/worker mode)")
     group.add_argument("--workers", type=int, metavar="N",
-                       help="run a chief and N worker processes on this machine (loopback)")
+                       help="run N trials at once in worker processes on this machine (sets "
+                            "search.parallel)")
     group.add_argument("--role", choices=("chief", "worker"), help="this process's role in a multi-host search")
     group.add_argument("--bind", metavar="HOST:PORT", help="chief: the address the oracle listens on")
     group.add_argument("--chief", metavar="HOST:PORT", help="worker: the chief's address")
@@ -61,8 +60,9 @@ def _check_roles(args):
             continue
         if args.role != role:
             refuse(f"`{option}` applies to `--role {role}` only", option)
-    if args.token_file is not None and not (args.role or args.workers):
-        refuse("`--token-file` applies to `--role chief`, `--role worker` and `--workers` only", "--token-file")
+    if args.token_file is not None and not args.role:
+        # local workers get a fresh token of their own through their environment
+        refuse("`--token-file` applies to `--role chief` and `--role worker` only", "--token-file")
     if (args.tls_cert is None) != (args.tls_key is None):
         refuse("`--tls-cert` and `--tls-key` go together", "--tls-key" if args.tls_cert else "--tls-cert")
     required = {"chief": ("--bind",), "worker": ("--chief", "--worker-id")}
@@ -80,10 +80,10 @@ def main(args):
     from keras_zoo.pipeline import save_best, search_step
 
     _check_roles(args)
-    config = load_config(args.config)
+    config = _with_local_workers(load_config(args.config), args)
     if args.role == "worker":
         return _run_worker(config, args)
-    credentials = _chief_credentials(args) if args.role == "chief" or args.workers else None
+    credentials = _chief_credentials(args) if args.role == "chief" else None
     _check_tracking_credentials(config.tracking.uri)
     if credentials is not None:
         result, data = _run_chief(config, args, credentials), None
@@ -95,14 +95,21 @@ def main(args):
     return 0
 
 
+def _with_local_workers(config, args):
+    """The config with `--workers N` as `search.parallel` and `--worker-timeout` as
+    `search.worker_timeout` (neither changes the config's fingerprint)."""
+    changes = {"parallel": args.workers, "worker_timeout": args.worker_timeout if args.workers else None}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if not changes:
+        return config
+    return config.model_copy(update={"search": config.search.model_copy(update=changes)})
+
+
 def _chief_credentials(args):
-    """The chief's token (`--token-file`, else $ZOO_CLUSTER_TOKEN; with `--workers` and neither,
-    a fresh one for its own workers) and TLS certificate."""
+    """The chief's token (`--token-file`, else $ZOO_CLUSTER_TOKEN) and TLS certificate."""
     from tuning import distributed
 
     token = distributed.resolve_token(args.token_file)
-    if token is None and args.workers:
-        token = distributed.generate_token()
     certificate = private_key = None
     if args.tls_cert:
         certificate, private_key = distributed.read_certificates(args.tls_cert, args.tls_key)
@@ -119,37 +126,15 @@ def _check_tracking_credentials(uri):
 
 
 def _run_chief(config, args, credentials):
+    """The chief of a multi-host search: it serves the trials to the workers that join it."""
     from keras_zoo.pipeline import search_step
-    from tuning.distributed import (
-        LOCAL_CHIEF_TIMEOUT,
-        WORKER_TIMEOUT,
-        Chief,
-        parse_address,
-    )
+    from tuning.distributed import WORKER_TIMEOUT, Chief, parse_address
 
-    bind = parse_address(args.bind, "--bind", allow_port_zero=True) if args.bind else ("127.0.0.1", 0)
+    bind = parse_address(args.bind, "--bind", allow_port_zero=True)
     worker_timeout = args.worker_timeout or config.search.worker_timeout or WORKER_TIMEOUT
-    config_path = os.path.abspath(args.config)
-
-    def worker_command(worker_id, port, threads):
-        command = [sys.executable, "-m", "keras_zoo", "tune", config_path, "--role", "worker",
-                   "--chief", f"127.0.0.1:{port}", "--worker-id", worker_id,
-                   "--threads", str(threads), "--chief-timeout", str(LOCAL_CHIEF_TIMEOUT)]
-        return command + (["--verbose"] if args.verbose else [])
-
     chief = Chief(bind, fingerprint=config.fingerprint(), credentials=credentials,
-                  worker_timeout=worker_timeout,
-                  local_workers=args.workers or 0, worker_command=worker_command,
-                  verbose=args.verbose)
-    finished = False
-    try:
-        # the workers import TensorFlow while the chief does; they join once it serves
-        chief.start_local_workers()
-        result, _ = search_step(config, args.out, verbose=args.verbose, runner=chief)
-        finished = True
-    finally:
-        # after a search the workers, told to stop, are leaving: give them time; else end them now
-        chief.stop_local_workers(grace=30 if finished else 0)
+                  worker_timeout=worker_timeout, verbose=args.verbose)
+    result, _ = search_step(config, args.out, verbose=args.verbose, runner=chief)
     return result
 
 

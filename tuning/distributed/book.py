@@ -18,16 +18,20 @@ class Worker:
         self.session = identity["session"]
         self.host, self.pid = identity.get("host"), identity.get("pid")
         self.last_seen = time.monotonic()
-        self.state = "active"  # active → finished (told STOPPED) | lost (no contact, or its process died)
+        # active → finished (told STOPPED, or retired for a fresh process) | lost (no contact, or
+        # its process died)
+        self.state = "active"
 
 
 class Book:
     """Who works for the chief, and how the search ends: `stopping` once the oracle has no trial
     left to hand out, `failure` the oracle's "consecutive failures" error, raised after the
-    workers stop. `oracle` is set when the chief starts serving."""
+    workers stop. `oracle` is set when the chief starts serving; `say` prints the chief's log
+    lines."""
 
-    def __init__(self, fingerprint):
+    def __init__(self, fingerprint, say=print):
         self.fingerprint = fingerprint
+        self.say = say
         self.lock = threading.Lock()
         self.workers = {}
         self.requeues = collections.Counter()
@@ -93,9 +97,41 @@ class Book:
             self.oracle.end_trial(trial)
         except RuntimeError as error:
             self.failure, self.stopping = error, True
+            # Keras Tuner raises it before it drops the trial from the ongoing ones: dropped here,
+            # or the search would wait for it forever
+            ongoing = kt_compat.ongoing(self.oracle)
+            for tuner_id in [t for t, running in ongoing.items() if running.trial_id == trial.trial_id]:
+                ongoing.pop(tuner_id)
+
+    def retire(self, worker):
+        """A worker leaves between trials for a fresh process to take its place (its trial quota
+        or memory bound); whether a replacement is needed. The oracle is asked on its behalf
+        whether a trial is left: one it hands out goes to the retry queue for the replacement;
+        none left, and none running, ends the search without starting a process for nothing."""
+        from keras_tuner.engine.trial import TrialStatus
+
+        with self.lock:
+            if worker.state != "active":
+                return False
+            worker.state = "finished"
+        with kt_compat.holding(self.oracle):
+            if self.stopping:
+                return False
+            trial = self.oracle.create_trial(worker.worker_id)
+            kt_compat.drop_tuner(self.oracle, worker.worker_id)
+            if trial.status == TrialStatus.RUNNING:
+                kt_compat.ongoing(self.oracle).pop(worker.worker_id, None)
+                kt_compat.requeue(self.oracle, trial.trial_id)
+                self.oracle.save()
+                return True
+            if trial.status == TrialStatus.STOPPED:
+                self.stopping = self.stopping or not kt_compat.ongoing(self.oracle)
+                return False
+            return True  # IDLE: Hyperband waits for a round's results, then has trials again
 
     def lose(self, worker_id, reason, close_runs=None):
-        """A worker is gone: re-queue its trial (once), or fail it, so the others go on.
+        """A worker is gone: re-queue its trial (once), or fail it, so the others go on; whether
+        it was an active worker of this book (a process that never joined was not).
 
         `close_runs(trial_id, status, reason)` closes the lost attempt's tracking runs; it is
         called under the oracle's lock before the trial is re-queued, so that no other worker can
@@ -103,7 +139,7 @@ class Book:
         with self.lock:
             worker = self.workers.get(worker_id)
             if worker is None or worker.state != "active":
-                return
+                return False
             worker.state = "lost"
         from keras_tuner.engine.trial import TrialStatus
 
@@ -111,8 +147,8 @@ class Book:
             kt_compat.drop_tuner(self.oracle, worker_id)
             trial = kt_compat.ongoing(self.oracle).pop(worker_id, None)
             if trial is None:
-                print(f"worker {worker_id} lost ({reason})", flush=True)
-                return
+                self.say(f"worker {worker_id} lost ({reason})", flush=True)
+                return True
             self.requeues[trial.trial_id] += 1
             requeue = self.requeues[trial.trial_id] <= MAX_REQUEUES
             message = None if requeue else f"worker {worker_id} was lost during this trial ({reason})"
@@ -127,4 +163,5 @@ class Book:
                 trial.message = message
                 what = "failed (its workers were lost twice)"
                 self.end_trial(trial)
-        print(f"worker {worker_id} lost ({reason}); trial {trial.trial_id} {what}", flush=True)
+        self.say(f"worker {worker_id} lost ({reason}); trial {trial.trial_id} {what}", flush=True)
+        return True

@@ -1,5 +1,7 @@
-"""The chief: its gRPC server serving the oracle to the workers, until every trial has ended."""
+"""The chief: its gRPC server serving the oracle to the workers, until every trial has ended, and
+the local worker processes it supervises (a search's own trials run there by default)."""
 
+import threading
 import time
 from concurrent import futures
 
@@ -7,9 +9,15 @@ import grpc
 
 from tuning import _kt_compat as kt_compat
 from tuning.distributed.addresses import WORKER_TIMEOUT, is_loopback
-from tuning.distributed.auth import HOW_TO_GIVE, TOKEN_ENV, Credentials, TokenCheck
+from tuning.distributed.auth import (
+    HOW_TO_GIVE,
+    TOKEN_ENV,
+    Credentials,
+    TokenCheck,
+    generate_token,
+)
 from tuning.distributed.book import Book
-from tuning.distributed.local import LocalWorkers
+from tuning.distributed.local import FATAL_EXIT, LocalWorkers
 from tuning.distributed.service import add_services
 from zoo.errors import InvalidParameterError, JobFailed
 
@@ -28,16 +36,23 @@ def _bindable(host, port):
         probe.stop(None).wait()
 
 
+def _silent(*args, **kwargs):
+    pass
+
+
 class Chief:
     """The chief's gRPC server, its book of workers and its local worker processes.
 
     The port is bound in `__init__`, before anything else happens (a port in use is refused at
     once); the server starts serving when `serve` is called from inside the search, that is once
-    the parent run exists and the oracle is loaded.
+    the parent run exists and the oracle is loaded. `local_workers` processes are started by
+    `launch` (they import TensorFlow while the search sets up), replaced when one retires after
+    `retire["trials"]` trials or above `retire["memory_mb"]`, or dies; `announce` prints what
+    happens to them.
     """
 
     def __init__(self, bind, *, fingerprint, credentials=None, worker_timeout=WORKER_TIMEOUT,
-                 local_workers=0, worker_command=None, verbose=False):
+                 local_workers=0, retire=None, verbose=False, announce=True):
         host, port = bind
         self.credentials = credentials or Credentials()
         self.worker_timeout = float(worker_timeout)
@@ -66,14 +81,37 @@ class Chief:
                 f"one of this host's. Received: --bind={host}:{port}")
         self.host = host
         self.address = f"{host}:{self.port}"
-        self.book = Book(fingerprint)
+        self.say = print if announce else _silent
+        self.book = Book(fingerprint, say=self.say)
         self.info = None  # what a joining worker is told: parent run, tracking URI, experiment
         self.oracle = self.tracker = self.parent_run_id = self.progress = None
         self.started = {}  # trial_id -> (monotonic start, worker id)
         self.trial_seconds = 0.0
         # local workers get the token through their environment, never their command line
-        self.local = LocalWorkers(local_workers, worker_command, verbose=verbose,
+        self.local = LocalWorkers(local_workers, verbose=verbose, retire=retire, announce=self.say,
                                   env={TOKEN_ENV: self.credentials.token} if self.credentials.token else {})
+        self._leaving = []  # ids of local workers that retired, whose slot gets a fresh process
+        self._leaving_lock = threading.Lock()
+        self._exits = []  # exit codes of local workers lost since a trial last ended
+
+    @classmethod
+    def on_loopback(cls, workers, *, fingerprint, worker_timeout=None, retire=None, verbose=False,
+                    announce=True):
+        """The chief of a search's own worker processes: loopback, a fresh token that only they
+        get, `workers` of them."""
+        return cls(("127.0.0.1", 0), fingerprint=fingerprint, credentials=Credentials(token=generate_token()),
+                   worker_timeout=worker_timeout or WORKER_TIMEOUT, local_workers=workers, retire=retire,
+                   verbose=verbose, announce=announce)
+
+    # --- the trial runner `tuning.search` calls ------------------------------------------------
+    def launch(self, payload):
+        """Start the local worker processes, each handed `payload()` (the pickled search)."""
+        if self.local.count and not self.local.started:
+            self.local.start(self.port, payload(), self.book.fingerprint)
+
+    def close(self):
+        """End whatever local worker is left (a search that failed before its trials ran)."""
+        self.local.stop(grace=0)
 
     # --- serving -------------------------------------------------------------------------------
     def run_trials(self, tuner, fit_args, fit_kwargs, session):
@@ -81,6 +119,8 @@ class Chief:
         self.serve(tuner, tracker=session.tracker, parent_run_id=session.parent_run_id,
                    tracking_uri=session.tracking_uri, experiment=session.experiment,
                    progress=session.progress)
+        # told to stop, the local workers are leaving: give them time
+        self.local.stop(grace=30)
 
     def serve(self, tuner, *, tracker, parent_run_id, tracking_uri, experiment, progress=None):
         """Serve `tuner.oracle` to the workers until every trial has ended; called by `search`."""
@@ -95,8 +135,8 @@ class Chief:
         self.server.start()
         guards = [name for name, on in (("cluster token", self.credentials.token),
                                         ("TLS", self.credentials.certificate)) if on]
-        print(f"chief serving the oracle on {self.address}"
-              f" ({', '.join(guards) if guards else 'no token: loopback only'})", flush=True)
+        self.say(f"chief serving the oracle on {self.address}"
+                 f" ({', '.join(guards) if guards else 'no token: loopback only'})", flush=True)
         try:
             self._loop()
         except BaseException:
@@ -117,12 +157,36 @@ class Chief:
             time.sleep(0.2)
 
     def _check_workers(self):
+        with self._leaving_lock:
+            leaving, self._leaving = self._leaving, []
+        replace = [worker_id for worker_id in leaving if worker_id in self.local.slots]
         for worker_id, code in self.local.exited():
-            self.lose(worker_id, f"its process exited with code {code}")
+            if self._has_left(worker_id):  # told to stop, retired, or already lost: seen to
+                continue
+            if code == FATAL_EXIT:
+                raise JobFailed(f"a trial on worker {worker_id} raised an error that stops the search "
+                                f"(above)")
+            self.lose(worker_id, f"its process exited with code {code}")  # or it never joined
+            self._exits.append(code)
+            replace.append(worker_id)
         for worker_id in self.book.silent(self.worker_timeout):
             self.lose(worker_id, f"no contact for {self.worker_timeout:.0f} s")
+            if worker_id in self.local.processes:  # ours, perhaps hung in native code: ended
+                self.local.kill(worker_id)
+                replace.append(worker_id)
+        if len(self._exits) > 2 * self.local.count + 1:
+            raise JobFailed(f"worker processes keep exiting (the last with code {self._exits[-1]}) "
+                            f"while no trial ends; their errors are above")
+        for worker_id in replace:
+            if self.book.stopping:
+                break
+            self.local.replace(worker_id)
         if self.local.count and not self.local.processes and not self.book.finished():
             raise JobFailed("every worker process exited before the search finished")
+
+    def _has_left(self, worker_id):
+        worker = self.book.workers.get(worker_id)
+        return worker is not None and worker.state != "active"
 
     # --- workers -------------------------------------------------------------------------------
     def admit(self, identity):
@@ -134,8 +198,17 @@ class Chief:
             # a restarted worker takes over its id: Keras Tuner hands it the same ongoing trial,
             # and the run the dead process left RUNNING is closed so the trial is logged once
             self._close_runs(self.book.ongoing_trial_id(worker.worker_id), "KILLED")
-        print(f"worker {worker.worker_id} joined from {worker.host} (pid {worker.pid})", flush=True)
+        self.say(f"worker {worker.worker_id} joined from {worker.host} (pid {worker.pid})", flush=True)
         return worker
+
+    def retire(self, worker, reason):
+        """A local worker leaves between trials (`reason`: its trial quota or memory bound); a
+        fresh process takes its slot while trials are left."""
+        replace = self.book.retire(worker)
+        self.say(f"worker {worker.worker_id} retired ({reason})", flush=True)
+        if replace:
+            with self._leaving_lock:
+                self._leaving.append(worker.worker_id)
 
     def lose(self, worker_id, reason):
         """A worker is gone: re-queue its trial (once), or fail it, so the others go on."""
@@ -152,10 +225,6 @@ class Chief:
                     self.tracker.client.set_tag(run.info.run_id, "zoo.failure_reason", reason)
                 self.tracker.client.set_terminated(run.info.run_id, status=status)
 
-    def start_local_workers(self):
-        """Start the local worker processes (`zoo tune --workers N`) on loopback."""
-        self.local.start(self.port)
-
     def stop_local_workers(self, grace=10.0):
         """End the local worker processes: wait `grace` seconds, then SIGTERM, then SIGKILL."""
         self.local.stop(grace)
@@ -165,6 +234,7 @@ class Chief:
         self.started[trial_id] = (time.monotonic(), worker_id)
 
     def trial_ended(self, trial):
+        self._exits = []
         begun, worker_id = self.started.pop(trial.trial_id, (time.monotonic(), None))
         seconds = time.monotonic() - begun
         self.trial_seconds += seconds

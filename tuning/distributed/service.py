@@ -33,6 +33,8 @@ def add_services(server, chief):
 
     def hello(identity, context):
         worker = _admit(chief, identity, context)
+        if identity.get("leaving") and worker.state == "active":  # a local worker retiring
+            chief.retire(worker, identity["leaving"])
         return {**chief.info, "state": "finished" if worker.state == "finished" else "running"}
 
     handler = grpc.unary_unary_rpc_method_handler(hello, request_deserializer=json.loads,

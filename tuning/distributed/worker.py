@@ -1,4 +1,5 @@
-"""A worker's side: joining the chief, the lease (heartbeat), and Keras Tuner's client wired to it."""
+"""A worker's side: joining the chief, the lease (heartbeat), Keras Tuner's client wired to it, and
+a local worker's retirement (after its trial quota, or above its memory bound)."""
 
 import array
 import collections
@@ -101,6 +102,12 @@ class WorkerLink:
     def parent_run_id(self):
         return self.info.get("parent_run_id")
 
+    def leave(self, reason):
+        """Tell the chief this worker leaves between trials (`reason`), for a fresh process to
+        take its place; its lease ends."""
+        self._stop.set()
+        self._hello({**self.identity, "leaving": reason}, timeout=self.chief_timeout)
+
     def _beat(self):
         while not self._stop.wait(HEARTBEAT_SECONDS):
             try:
@@ -111,14 +118,17 @@ class WorkerLink:
                     _exit_at_once(f"error: {error.details()}\n")
                 # the chief not answering is the main loop's to report, after its own bounded wait
 
-    def run(self, build_tuner, fit_args, fit_kwargs):
-        """Build the tuner as a Keras Tuner worker and run its trial loop until the chief says stop."""
+    def run(self, build_tuner, fit_args, fit_kwargs, retirement=None):
+        """Build the tuner as a Keras Tuner worker and run its trial loop until the chief says stop
+        (or, with a `Retirement`, until this process has done its share)."""
         os.environ.update({"KERASTUNER_TUNER_ID": self.worker_id, "KERASTUNER_ORACLE_IP": self.host,
                            "KERASTUNER_ORACLE_PORT": str(self.port)})
         kt_compat.set_client_timeout(self.chief_timeout)  # Keras Tuner waits an hour by default
         kt_compat.quiet_conditions()
         tuner = build_tuner()
         tuner.oracle.stub = kt_compat.get_service_grpc().OracleStub(self._channel())
+        if retirement is not None:
+            retirement.watch(tuner.oracle, self)
         try:
             tuner.search(*fit_args, **fit_kwargs)
         except grpc.RpcError as error:
@@ -131,6 +141,56 @@ class WorkerLink:
         finally:
             self._stop.set()
         return tuner
+
+
+class Retirement:
+    """When a local worker leaves for a fresh process: after `trials` trials, or once its resident
+    memory passes `memory_mb` after a trial (None: no bound). TensorFlow keeps every traced function
+    of a process (about 10 MB a trial of a small search); only a fresh process frees them."""
+
+    def __init__(self, trials=None, memory_mb=None):
+        self.trials, self.memory_mb = trials, memory_mb
+        self.done = 0
+
+    def reason(self):
+        """Why this worker should leave now, or None."""
+        if self.trials and self.done >= self.trials:
+            return f"{self.done} trials done, search.trials_per_worker"
+        if self.memory_mb and self.done:
+            resident = resident_mb()
+            if resident > self.memory_mb:
+                return f"{resident:.0f} MB resident > search.worker_memory_mb {self.memory_mb}"
+        return None
+
+    def watch(self, oracle, link):
+        """Ask `reason` before each trial the worker's oracle client would ask the chief for; a
+        worker that should leave tells the chief and ends its trial loop instead."""
+        from keras_tuner import HyperParameters
+        from keras_tuner.engine.trial import Trial, TrialStatus
+
+        ask = oracle.create_trial
+
+        def create_trial(tuner_id):
+            reason = self.reason()
+            if reason:
+                link.leave(reason)
+                return Trial(HyperParameters(), status=TrialStatus.STOPPED)
+            trial = ask(tuner_id)
+            self.done += trial.status == TrialStatus.RUNNING
+            return trial
+
+        oracle.create_trial = create_trial
+
+
+def resident_mb():
+    """This process's resident memory in MB (Linux's /proc; the peak elsewhere)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _exit_at_once(line):
