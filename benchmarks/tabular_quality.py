@@ -48,6 +48,7 @@ TUNING = {
     "anes96": ("statsmodels:anes96", "PID", "multiclass"),  # party identification, 7 classes
 }
 LEAKS = {"wage": ["logwage"], "bikeshare": ["casual", "registered"]}
+LABELS = {"anes96": "PID"}  # class codes shipped as floats (0.0-6.0), which read as a quantity
 
 PLAIN = {"features_scaling": "standard", "features_numeric_embedding": "none",
          "features_categories": "one_hot", "train_label_smoothing": 0.0, "train_class_weight": "none",
@@ -90,6 +91,8 @@ def load_table(name):
         import statsmodels.api as sm
 
         frame = getattr(sm.datasets, item).load_pandas().data
+    if name in LABELS:
+        frame[LABELS[name]] = frame[LABELS[name]].astype(int)
     return frame.drop(columns=LEAKS.get(name, [])), target, task
 
 

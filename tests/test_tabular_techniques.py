@@ -162,7 +162,9 @@ def test_a_tables_default_point_is_the_realmlp_recipe(data):
     model = hypermodel.build(hp)
     core = model.get_layer("mlp")
     assert [layer.units for layer in core.layers if layer.name.endswith("_dense")] == [256, 256, 256]
-    assert core.get_layer("hidden_1_act").get_config()["activation"] == "selu"
+    assert core.get_layer("hidden_1_act").get_config()["activation"] in ("swish", "silu")
+    assert core.get_layer("hidden_1_drop").rate == pytest.approx(0.1)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
     assert type(model.optimizer).__name__ == "AdamW" and model.optimizer.weight_decay == pytest.approx(0.1)
     assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
     features = model.get_layer("feature_model")
