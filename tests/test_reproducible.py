@@ -178,3 +178,19 @@ def test_a_search_ends_with_one_line_saying_why_it_stopped(tmp_path, iris, capsy
     trials = len(result.trials)
     assert result.stop_reason == f"time budget 4 s spent after {trials} trials"
     assert lines[-1] == f"search stopped: {result.stop_reason}"
+
+
+@pytest.mark.parametrize("algorithm", ["random", "tpe"])
+def test_the_first_trial_is_the_spaces_default_point(tmp_path, iris, algorithm):
+    """Keras Tuner draws even a fresh search's first trial at random; ours tries the declared
+    defaults first (for a table, the tuned RealMLP-like point), then searches."""
+    from tuning import search
+
+    result = search(iris, algorithm=algorithm, families=["mlp"], max_trials=1, max_epochs=1,
+                    tracking=False, retrain=False, progress=False, directory=str(tmp_path / "s"))
+    hp = kt.HyperParameters()
+    result._plan.hypermodel.build(hp)
+    defaults = {item.name: item.default for item in hp.space if hp.is_active(item)}
+    first = {key[3:]: value for key, value in result.trials.iloc[0].items()
+             if key.startswith("hp:") and key[3:] in defaults}
+    assert first == defaults

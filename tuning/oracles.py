@@ -258,11 +258,27 @@ class UntriedBayesianOracle(kt.oracles.BayesianOptimizationOracle):
         return {"status": TrialStatus.RUNNING, "values": values}
 
 
+class _DefaultsFirst:
+    """Mixin: a fresh search's first trial is the space's default point (each family's
+    declared defaults: for a table, the tuned RealMLP-like point of `zoo.models.mlp`); Keras
+    Tuner 1.4 draws even its first trial at random. Later trials draw as the algorithm does."""
+
+    def _random_values(self):
+        if self.trials or self._tried_so_far:
+            return super()._random_values()
+        hps = hp_module.HyperParameters()
+        for hp in self.hyperparameters.space:
+            hps.merge([hp])
+            if hps.is_active(hp):
+                hps.values[hp.name] = hp.default
+        return hps.values
+
+
 def _budgeted(cls):
     """`cls` with the time budget, pruning (tuning.pruning), the deployment costs (tuning.deploy),
     the exact seed and the stop reason every algorithm shares."""
     return type(cls.__name__, (Pruning, _TimeBudget, DeploymentAware, _EndedTrialsStayEnded, _StopReason,
-                               _ExactSeed, cls), {"__module__": __name__})
+                               _ExactSeed, _DefaultsFirst, cls), {"__module__": __name__})
 
 
 RandomOracle = _budgeted(kt.oracles.RandomSearchOracle)

@@ -100,7 +100,19 @@ class TPEOracle(kt.Oracle):
             self._asked = {}
             for trial_id in self.end_order:
                 self._add_finished(self.trials[trial_id])
+            if not self.trials:  # a fresh search: its first trial is the space's default point
+                self._study.enqueue_trial(self._default_point())
         return self._study
+
+    def _default_point(self):
+        """The active, tunable hyperparameters at their declared defaults."""
+        hps = hp_module.HyperParameters()
+        for hp in self.hyperparameters.space:
+            hps.merge([hp])
+            if hps.is_active(hp):
+                hps.values[hp.name] = hp.default
+        return {hp.name: value for hp, value in self._active(hps.values)
+                if not isinstance(hp, hp_module.Fixed)}
 
     def _add_finished(self, trial):
         import optuna
