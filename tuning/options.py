@@ -95,12 +95,11 @@ class DataOptions(_Section):
     @field_validator("image_size", mode="before")
     @classmethod
     def _two_positive_ints(cls, value):
-        if value is None:
-            return value
-        if (not isinstance(value, (list, tuple)) or len(value) != 2
-                or not all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in value)):
+        from zoo.images import is_image_size
+
+        if value is not None and not is_image_size(value):
             raise ValueError("must be two positive integers (height, width)")
-        return tuple(value)
+        return None if value is None else tuple(value)
 
 
 TRANSFER_FAMILY = "transfer"

@@ -24,6 +24,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAX_INFERRED_SIDE = 128
 BATCH_SIZE = 32
 PROBE_BATCH = 256
+IMAGE_COLUMN_SHARE = 0.9  # a CSV column of paths is read as images when this share names image files
 
 
 # === what a source is ===========================================================================
@@ -48,9 +49,6 @@ def _is_tf_dataset(value):
     return module.startswith("tensorflow") and hasattr(value, "element_spec")
 
 
-IMAGE_COLUMN_SHARE = 0.9  # a CSV column of paths is read as images when this share names image files
-
-
 def image_column(frame):
     """The first column of strings of which at least IMAGE_COLUMN_SHARE are image file names (by
     extension), or None."""
@@ -62,14 +60,19 @@ def image_column(frame):
     return None
 
 
+def is_image_size(value):
+    """Whether `value` is two positive integers (height, width): the one rule, for the config's
+    `data.image_size` and `load_images` alike."""
+    return (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(side, (int, np.integer)) and not isinstance(side, bool) and side > 0
+                    for side in value))
+
+
 def check_image_size(image_size, field="data.image_size"):
     """`image_size` as a (height, width) tuple of positive ints, None left as None."""
     if image_size is None:
         return None
-    valid = (isinstance(image_size, (list, tuple)) and len(image_size) == 2
-             and all(isinstance(side, (int, np.integer)) and not isinstance(side, bool) and side > 0
-                     for side in image_size))
-    if not valid:
+    if not is_image_size(image_size):
         raise InvalidParameterError(
             f"`{field}` must be two positive integers (height, width). Received: {field}={image_size!r}")
     return (int(image_size[0]), int(image_size[1]))
