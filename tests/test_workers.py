@@ -186,16 +186,20 @@ def test_parallel_2_runs_two_trials_at_once_the_same_trials_as_one_at_a_time(tmp
 def test_hyperband_goes_on_from_weights_a_worker_process_saved_in_the_search_folder(tmp_path, in_workers):
     """Hyperband's second round trains its first round's best further: the worker running it finds
     that trial's weights in the search's folder (a local worker works there, not in a scratch
-    folder of its own), so it trains the epochs after them, not all of them again."""
+    folder of its own), so it trains the epochs after them, not all of them again, though the
+    worker that trained them retired after its 2 trials (`trials_per_worker`) meanwhile."""
     fits = tmp_path / "fits"
     result = search(load_dataset("iris"), algorithm="hyperband", hypermodel=Recorded(fits),
-                    max_trials=4, max_epochs=3, n_jobs=1, directory=str(tmp_path / "s"),
-                    tracking=False, progress=False, retrain=False)
+                    max_trials=4, max_epochs=3, n_jobs=1, trials_per_worker=2,
+                    directory=str(tmp_path / "s"), tracking=False, progress=False, retrain=False)
     assert result.trials.status.tolist() == ["COMPLETED"] * 4
-    *first_round, second = records(fits)
+    done = records(fits)
+    *first_round, second = done
     assert [r["values"]["tuner/epochs"] for r in first_round] == [1, 1, 1]
     assert second["values"]["tuner/trial_id"] in {"0", "1", "2"}
     assert second["epochs"] == [1, 2]  # from its predecessor's weights, after its one epoch
+    pids = [r["pid"] for r in done]
+    assert pids[0] == pids[1] != pids[2] == pids[3]  # the first worker's slot, a fresh process
 
 
 @pytest.mark.parametrize("ending", ["ctrl-c", "failure"])

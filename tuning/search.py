@@ -134,9 +134,11 @@ def work_trials(data, link, options, *, hypermodel=None, shared=False, retiremen
     options = dataclasses.replace(options, tracking_uri=link.tracking_uri,
                                   experiment=link.experiment, tracking=bool(link.tracking_uri))
     plan = _Plan(data, options, hypermodel)
-    # a remote worker's folder is scratch, and a local one's is shared: a dead server fails its
-    # trials instead of journaling
-    tracker = plan.tracker_module.Tracker(plan.uri, options.experiment) if options.tracking else None
+    # a local worker journals what a dead server could not take in the search's folder, beside
+    # the chief (one line a write: appends from several processes do not mix); a remote worker's
+    # folder is scratch, so a dead server fails its trials instead
+    journal = options.directory if shared else None
+    tracker = plan.tracker_module.Tracker(plan.uri, options.experiment, journal_dir=journal) if options.tracking else None
     link.run(lambda: plan.make_tuner(plan.make_oracle(), tracker, link.parent_run_id, not shared, None),
              plan.fit_args, plan.fit_kwargs, retirement=retirement)
 

@@ -92,6 +92,7 @@ class Chief:
                                   env={TOKEN_ENV: self.credentials.token} if self.credentials.token else {})
         self._leaving = []  # ids of local workers that retired, whose slot gets a fresh process
         self._leaving_lock = threading.Lock()
+        self._retired = set()  # of those, the ones whose process has not exited yet
         self._exits = []  # exit codes of local workers lost since a trial last ended
 
     @classmethod
@@ -157,16 +158,23 @@ class Chief:
             time.sleep(0.2)
 
     def _check_workers(self):
-        with self._leaving_lock:
-            leaving, self._leaving = self._leaving, []
-        replace = [worker_id for worker_id in leaving if worker_id in self.local.slots]
-        for worker_id, code in self.local.exited():
+        ended = self.local.exited()
+        with self._leaving_lock:  # after `exited`: a worker says it leaves before it exits
+            self._retired.update(self._leaving)
+            self._leaving = []
+        replace = []
+        for worker_id, code in ended:
+            if worker_id in self._retired:  # its slot's next process starts once it is gone: the
+                self._retired.discard(worker_id)  # two never hold their memory at once
+                replace.append(worker_id)
+                continue
             if self._has_left(worker_id):  # told to stop, retired, or already lost: seen to
                 continue
             if code == FATAL_EXIT:
                 raise JobFailed(f"a trial on worker {worker_id} raised an error that stops the search "
                                 f"(above)")
-            self.lose(worker_id, f"its process exited with code {code}")  # or it never joined
+            if not self.lose(worker_id, f"its process exited with code {code}"):
+                self.say(f"worker {worker_id} exited with code {code} before it joined", flush=True)
             self._exits.append(code)
             replace.append(worker_id)
         for worker_id in self.book.silent(self.worker_timeout):
@@ -211,8 +219,9 @@ class Chief:
                 self._leaving.append(worker.worker_id)
 
     def lose(self, worker_id, reason):
-        """A worker is gone: re-queue its trial (once), or fail it, so the others go on."""
-        self.book.lose(worker_id, reason, close_runs=self._close_runs)
+        """A worker is gone: re-queue its trial (once), or fail it, so the others go on; whether it
+        was an active worker."""
+        return self.book.lose(worker_id, reason, close_runs=self._close_runs)
 
     def _close_runs(self, trial_id, status, reason=None):
         from tuning.tracking import TRIAL_TAG
