@@ -352,3 +352,23 @@ def test_automodel_fits_a_folder_and_a_tf_data_dataset_as_zoo_run_does(tmp_path)
                                                       verbose=False)
     streamed = AutoModel(max_trials=1, max_epochs=2, algorithm="random", tracking=False).fit(stream)
     assert list(streamed.classes_) == list(CLASSES) and len(streamed.data_.X_train) + len(streamed.data_.X_val) == 36
+
+
+def test_efficientnet_starts_from_its_weights_file_and_exports_to_onnx(tmp_path):
+    """EfficientNetB0's input Normalization becomes a Standardize of the same statistics (Keras's
+    layer reaches tf2onnx as extra model inputs); the weights file still loads into it."""
+    import keras
+
+    import export
+    import zoo
+    from zoo.transfer import base_of
+
+    source = keras.applications.EfficientNetB0(input_shape=(32, 32, 3), include_top=False, weights=None)
+    path = str(tmp_path / "efficientnet.weights.h5")
+    source.save_weights(path)
+    model = zoo.create_model("backbone", input_shape=(32, 32, 3), num_outputs=3, architecture="efficientnet_b0",
+                             weights=path)
+    x = np.random.default_rng(0).uniform(0, 255, size=(4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(base_of(model)(x)), np.asarray(source(x, training=False)), atol=1e-6)
+    manifest = export.export_model(model, tmp_path / "export", ("tflite", "onnx"), samples=x, latency_repeats=0)
+    assert manifest.ok, [(a.name, a.error) for a in manifest.artifacts]

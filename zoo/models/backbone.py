@@ -4,6 +4,8 @@ frozen, then fine-tuned (`zoo.transfer.fine_tune_in_fit`)."""
 
 import os
 
+import numpy as np
+
 from zoo import training
 from zoo._params import Constraint, Int, IntSeq, Options, Real, _fmt
 from zoo._registry import register
@@ -121,14 +123,11 @@ def _application(architecture, input_shape, weights):
 
     import keras
 
-    from zoo.transfer import BASE_NAME
-
     class_name, options = ARCHITECTURES[architecture]
     base = getattr(keras.applications, class_name)(input_shape=input_shape, include_top=False,
                                                    weights=None, **options)
-    base.name = BASE_NAME
     if weights is None:
-        return base
+        return _with_constant_normalization(base)
     if not os.path.isfile(weights):
         raise InvalidParameterError(
             f"`weights` of `backbone` must be an existing local {WEIGHTS_SUFFIX} file. Received: weights={_fmt(weights)}")
@@ -141,5 +140,33 @@ def _application(architecture, input_shape, weights):
         raise InvalidParameterError(
             f"`weights` of `backbone` does not fit architecture {architecture!r} without its top "
             f"({reason}). Received: weights={_fmt(weights)}") from None
+    base = _with_constant_normalization(base)
     base.trainable = False
     return base
+
+
+def _with_constant_normalization(base):
+    """`base` named `transfer_base`, its Keras `Normalization` layers (EfficientNetB0's input
+    normalization) replaced by `Standardize` with the same statistics, the other layers' weights
+    copied: Keras's layer holds its statistics as tensors the traced function captures, which an
+    ONNX export turns into extra model inputs; Standardize makes them graph constants."""
+    import keras
+
+    from zoo.layers.preprocessing import Standardize
+    from zoo.transfer import BASE_NAME
+
+    if not any(isinstance(layer, keras.layers.Normalization) for layer in base.layers):
+        base.name = BASE_NAME
+        return base
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.Normalization):
+            return Standardize(np.ravel(layer.mean), np.ravel(layer.variance), name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(base, clone_function=clone)
+    for layer in copy.layers:
+        if layer.weights:
+            layer.set_weights(base.get_layer(layer.name).get_weights())
+    copy.name = BASE_NAME
+    return copy
