@@ -84,7 +84,7 @@ class Chief:
         self.say = print if announce else _silent
         self.book = Book(fingerprint, say=self.say)
         self.info = None  # what a joining worker is told: parent run, tracking URI, experiment
-        self.oracle = self.tracker = self.parent_run_id = self.progress = None
+        self.oracle = self.tuner = self.tracker = self.parent_run_id = self.progress = None
         self.started = {}  # trial_id -> (monotonic start, worker id)
         self.trial_seconds = 0.0
         # local workers get the token through their environment, never their command line
@@ -126,6 +126,7 @@ class Chief:
     def serve(self, tuner, *, tracker, parent_run_id, tracking_uri, experiment, progress=None):
         """Serve `tuner.oracle` to the workers until every trial has ended; called by `search`."""
         self.oracle = self.book.oracle = tuner.oracle
+        self.tuner = tuner
         self.tracker, self.parent_run_id, self.progress = tracker, parent_run_id, progress
         self.info = {"parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
                      "experiment": experiment}
@@ -244,6 +245,10 @@ class Chief:
 
     def trial_ended(self, trial):
         self._exits = []
+        # Hyperband: weights no bracket in progress can hand on are deleted here, as a tuner that
+        # runs its trials itself does before each trial (a worker's oracle client has no brackets)
+        with kt_compat.holding(self.oracle):
+            self.tuner._drop_unneeded_weights()
         begun, worker_id = self.started.pop(trial.trial_id, (time.monotonic(), None))
         seconds = time.monotonic() - begun
         self.trial_seconds += seconds
