@@ -136,7 +136,9 @@ def _application(architecture, input_shape, weights):
             warnings.simplefilter("ignore")
             base.load_weights(weights)
     except (ValueError, OSError, KeyError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # Keras's first line, without the example it goes on to quote ("A total of 74 objects
+        # could not be loaded. Example error message for object <Conv2D ...>:")
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0].split(". Example")[0].rstrip(".:")
         raise InvalidParameterError(
             f"`weights` of `backbone` does not fit architecture {architecture!r} without its top "
             f"({reason}). Received: weights={_fmt(weights)}") from None
