@@ -125,6 +125,8 @@ def score_baseline(data, *, seed=None, fit_on=("train", "val"), score_on="test")
     if data.series is not None and data.series.get("target_index") is not None:
         return _forecast_baseline(data, fit_on, score_on)
     seed = getattr(data, "seed", None) if seed is None else seed
+    if hasattr(data.X_train, "downscaled"):  # images streamed from disk
+        return _image_baseline(data, fit_on, score_on, seed=0 if seed is None else int(seed))
     y_fit = np.concatenate([_split(data, name)[1] for name in fit_on])
     y_score = _split(data, score_on)[1]
     name, estimator, X_fit, X_score = _estimator_and_inputs(data, fit_on, score_on,
@@ -153,6 +155,24 @@ def _estimator_and_inputs(data, fit_on, score_on, *, seed, target_dims):
     if X_fit.ndim == 4:
         return (*_linear_on_pixels(data.task), _downscale(X_fit), _downscale(X_score))
     return (*_boosting(data.task, seed, target_dims), _flat(X_fit), _flat(X_score))
+
+
+MAX_BASELINE_IMAGES = 5000  # a stratified sample of each split it learns from: memory stays flat
+
+
+def _image_baseline(data, fit_on, score_on, *, seed):
+    """The linear model on pixels of streamed image splits (`zoo.images.ImageSplit.downscaled`:
+    block-averaged batch by batch; at most MAX_BASELINE_IMAGES of each fit split)."""
+    from threadpoolctl import threadpool_limits
+
+    name, estimator = _linear_on_pixels(data.task)
+    parts = [_split(data, part)[0].downscaled(MAX_IMAGE_SIDE, limit=MAX_BASELINE_IMAGES, seed=seed)
+             for part in fit_on if len(_split(data, part)[0])]
+    X_score, y_score = _split(data, score_on)[0].downscaled(MAX_IMAGE_SIDE)
+    with threadpool_limits(1):
+        estimator.fit(np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts]))
+        metric = "r2_score" if data.task == "regression" else "accuracy_score"
+        return Baseline(name, metric, float(estimator.score(X_score, y_score)))
 
 
 def _split(data, name):

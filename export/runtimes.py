@@ -176,7 +176,7 @@ def _dequantize(array, detail):
 
 _ONNX_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int32)": "int32",
                 "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(bool)": "bool",
-                "tensor(string)": "object"}
+                "tensor(string)": "object", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
 
 
 class OnnxRunner:

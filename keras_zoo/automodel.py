@@ -206,6 +206,16 @@ class AutoModel(BaseEstimator):
         task = self._task_for(y, options.task)
         split = {"task": task, "test_size": 0.0, "seed": options.data.seed,
                  "val_size": 0.0 if validation_data is not None else options.data.val_size}
+        from zoo.images import is_image_source, load_images
+
+        if is_image_source(X):  # a folder of class subfolders, a CSV of image paths (`y` its label
+            if validation_data is not None:  # column) or a tf.data.Dataset of (image, label)
+                raise InvalidParameterError(
+                    "`validation_data` is not taken with images: `val_size` of the files is held out")
+            data = load_images(X, target=y, image_size=options.data.image_size, field="X", **split)
+            if data.task in CLASSIFICATION_TASKS:
+                self.classes_ = np.asarray(data.class_names)
+            return data
         frame = _as_frame(X, y, read_csv)
         if frame is not None:
             features = frame[0].drop(columns=[frame[1]])
@@ -249,6 +259,10 @@ class AutoModel(BaseEstimator):
     def _features(self, X, data=None):
         """What the trained model takes: the raw arrays, or a frame's codes matrix."""
         data = data or self.data_
+        if data.image_input is not None and isinstance(X, (str, os.PathLike)):  # image files
+            from zoo.images import read_pixels
+
+            return read_pixels(X, data.preprocessor.feature_shape)[1]
         if data.schema is None:
             return np.asarray(X, dtype="float32")
         from zoo.data import read_csv
@@ -353,7 +367,10 @@ def _rows_hash(data):
     """A hash of the rows a search is given, so a folder's search is resumed only on them."""
     digest = hashlib.sha256()
     for array in (data.X_train, data.y_train, data.X_val, data.y_val):
-        digest.update(np.ascontiguousarray(array).tobytes())
+        if hasattr(array, "fingerprint"):  # images streamed from disk: their files, not their pixels
+            digest.update(array.fingerprint().encode())
+        else:
+            digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr(data.class_names).encode())
     return digest.hexdigest()[:16]
 

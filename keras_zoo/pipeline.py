@@ -34,7 +34,7 @@ def load_data(config):
         return _load_series(config)
     return load_dataset(data.source, target=data.target, shape=data.shape, task=config.task,
                         test_size=data.test_size, val_size=data.val_size, seed=data.seed,
-                        scale=data.scale, columns=data.columns)
+                        scale=data.scale, columns=data.columns, image_size=data.image_size)
 
 
 def _load_series(config):
@@ -242,6 +242,8 @@ def preprocessing_description(data):
                    "feature_names": list(data.feature_names) if data.feature_names else None}
     if data.schema is not None:
         description["tabular"] = data.preprocessor.to_dict()
+    if data.image_input is not None:  # decoded uint8 pixels at a fixed size, and how to get them
+        description["images"] = data.image_input
     return description
 
 

@@ -36,6 +36,10 @@ def check_search(data, options, *, custom, tracker_module, uri):
             f"`search.objective` {objective!r} needs a validation split (data.val_size > 0) "
             f"or cv_folds. Received: data.val_size=0"
         )
+    if options.cv_folds and hasattr(data.X_train, "paths"):  # folds would load every image
+        raise InvalidParameterError(
+            f"`search.cv_folds` is not available for images streamed from disk; trials are scored "
+            f"on the `data.val_size` held out. Received: search.cv_folds={options.cv_folds}")
     check_cv_folds(options.cv_folds, np.concatenate([data.y_train, data.y_val]), data.task,
                    len(data.X_train) + len(data.X_val))
     check_algorithm(options.algorithm)

@@ -77,6 +77,11 @@ class ZooHyperModel(kt.HyperModel):
             return
         self.families = space.check_families(families, input_shape=input_shape,
                                              num_outputs=num_outputs, task=task, params=params)
+        if "weights" in self.params:  # a backbone's weights file must fit before anything is written
+            for family in self.families:
+                own = {k: v for k, v in self.params.items() if k in zoo.get_spec(family).constraints}
+                zoo.create_model(family, input_shape=self.input_shape, num_outputs=num_outputs,
+                                 task=task, compile=False, **own)
 
     @staticmethod
     def _check_class_weight(class_weight, task, class_names):
@@ -237,6 +242,8 @@ class ZooHyperModel(kt.HyperModel):
                                 fine_tune_epochs=epochs // 2,
                                 compile_options={k: v for k, v in params.items()
                                                  if k in training.CONSTRAINTS}, **kwargs)
+        if hasattr(x, "batched"):  # images streamed from disk: the split batches and weighs itself
+            x, y = x.batched(kwargs.pop("batch_size"), class_weight=kwargs.pop("class_weight", None)), None
         return model.fit(x, y, **kwargs)
 
     def family_of(self, hp_values):

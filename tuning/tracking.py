@@ -169,7 +169,6 @@ def replay_journal(directory, uri=None):
     """Replay the writes a search kept locally while its tracking server was down; return how
     many. Progress is saved after each write, so an interrupted replay goes on where it stopped."""
     from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param, RunTag
 
     path = os.path.join(directory, JOURNAL)
     if not os.path.isfile(path):
@@ -181,37 +180,40 @@ def replay_journal(directory, uri=None):
     if os.path.isfile(progress_path):
         with open(progress_path, encoding="utf-8") as handle:
             progress = json.load(handle)
-    ids = progress["ids"]
-
-    def decode(value):
-        if isinstance(value, str):
-            return ids.get(value, value)
-        if isinstance(value, list) and value and value[0] in ("metric", "param", "tag"):
-            kind, *fields = value
-            return {"metric": Metric, "param": Param, "tag": RunTag}[kind](*fields)
-        if isinstance(value, list):
-            return [decode(item) for item in value]
-        if isinstance(value, dict):
-            return {k: decode(v) for k, v in value.items()}
-        return value
-
     clients = {}
     for index, entry in enumerate(entries):
         if index < progress["done"]:
             continue
         target = uri or entry["uri"]
         client = clients.setdefault(target, MlflowClient(tracking_uri=target))
-        args, kwargs = decode(entry["args"]), decode(entry["kwargs"])
+        args, kwargs = _decode(entry["args"], progress["ids"]), _decode(entry["kwargs"], progress["ids"])
         local_id = kwargs.pop("local_id", None)
         result = getattr(client, entry["op"])(*args, **kwargs)
         if local_id:
-            ids[local_id] = result.info.run_id
+            progress["ids"][local_id] = result.info.run_id
         progress["done"] = index + 1
         write_json_atomic(progress_path, progress, indent=None)
     os.remove(path)
     os.remove(progress_path)
     shutil.rmtree(os.path.join(directory, "artifacts"), ignore_errors=True)
     return len(entries)
+
+
+def _decode(value, ids):
+    """A journaled argument as MLflow takes it: run ids made offline mapped to the real ones,
+    metrics, params and tags rebuilt as MLflow's entities."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    if isinstance(value, str):
+        return ids.get(value, value)
+    if isinstance(value, list) and value and value[0] in ("metric", "param", "tag"):
+        kind, *fields = value
+        return {"metric": Metric, "param": Param, "tag": RunTag}[kind](*fields)
+    if isinstance(value, list):
+        return [_decode(item, ids) for item in value]
+    if isinstance(value, dict):
+        return {k: _decode(v, ids) for k, v in value.items()}
+    return value
 
 
 class Tracker:
@@ -318,7 +320,13 @@ class Tracker:
             if X is None or len(X) == 0:
                 continue
             frame, name = (data.frames or {}).get(split), data.name or None
-            if frame is not None:  # the user's raw columns, the target among them
+            paths = getattr(X, "paths", None)
+            if paths is not None:  # images streamed from disk: the files and their labels
+                import pandas as pd
+
+                dataset = mlflow.data.from_pandas(pd.DataFrame({"path": paths, "label": y}),
+                                                  targets="label", name=name)
+            elif frame is not None:  # the user's raw columns, the target among them
                 dataset = mlflow.data.from_pandas(frame, targets=data.schema.target, name=name)
             else:  # several model inputs (a graph's features and adjacency) as named arrays
                 features = {f"input_{i}": x for i, x in enumerate(X)} if isinstance(X, (list, tuple)) else X

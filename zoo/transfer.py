@@ -154,7 +154,6 @@ def fit_transfer(model, x, y, *, task, epochs, fine_tune_layers=0, fine_tune_epo
     Returns:
         A `keras.callbacks.History` holding both phases' epochs.
     """
-    import keras
 
     from zoo import training
 
