@@ -194,3 +194,16 @@ def test_the_first_trial_is_the_spaces_default_point(tmp_path, iris, algorithm):
     first = {key[3:]: value for key, value in result.trials.iloc[0].items()
              if key.startswith("hp:") and key[3:] in defaults}
     assert first == defaults
+
+
+def test_a_time_budget_alone_bounds_the_search_not_ten_trials(tmp_path, iris, capsys):
+    """With `time_budget` and no `max_trials` the budget is the bound (before, 10 trials ended a
+    120 s search after about 40 s); without either, 10 trials."""
+    from tuning import search
+    from tuning.options import trials_bound
+
+    assert trials_bound(None, None) == 10 and trials_bound(None, 60) > 1000 and trials_bound(3, 60) == 3
+    result = search(iris, algorithm="random", families=["perceptron"], max_epochs=1, time_budget=6,
+                    tracking=False, retrain=False, directory=str(tmp_path / "s"))
+    assert result.stop_reason == f"time budget 6 s spent after {len(result.trials)} trials"
+    assert result._plan.oracle.max_trials > 1000  # (a fast machine ran 15 trials here in 6 s)

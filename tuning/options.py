@@ -178,7 +178,9 @@ class SearchSection(_Section):
     objective: Optional[str] = option(
         None, "the metric trials are scored by (default val_accuracy, or val_loss for regression)",
         doors=BOTH)
-    max_trials: int = option(10, "trials at most", doors=BOTH, ge=1)
+    max_trials: Optional[int] = option(
+        None, "trials at most (default: 10, or as many as `time_budget` allows when it is set)",
+        doors=BOTH, ge=1)
     max_epochs: int = option(10, "epochs of a trial at most (and of the retrained best)", doors=BOTH,
                              ge=1)
     time_budget: Optional[float] = option(None, "seconds: no new trial starts after them",
@@ -417,6 +419,19 @@ def search_options(options, directory, **runtime):
                          directory=directory,
                          fingerprint=runtime.pop("fingerprint", None) or options.fingerprint(),
                          **runtime)
+
+
+DEFAULT_TRIALS = 10
+# `max_trials` when only a time budget bounds the search: the budget ends it long before
+TRIALS_WITHIN_BUDGET = 10_000
+
+
+def trials_bound(max_trials, time_budget):
+    """The trial count a search is sized for: the option's, else 10, else (with a time budget
+    alone) as many as the budget allows."""
+    if max_trials is not None:
+        return max_trials
+    return TRIALS_WITHIN_BUDGET if time_budget else DEFAULT_TRIALS
 
 
 def default_objective(task):

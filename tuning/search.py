@@ -16,7 +16,13 @@ import warnings
 
 from tuning import deploy
 from tuning.checks import check_grid, check_search, feature_shape, objective_of
-from tuning.options import SearchOptions, is_better, objective_direction
+from tuning.options import (
+    TRIALS_WITHIN_BUDGET,
+    SearchOptions,
+    is_better,
+    objective_direction,
+    trials_bound,
+)
 from tuning.result import SearchResult, trials_frame
 from zoo._json import write_json_atomic
 from zoo.errors import InvalidParameterError, JobFailed
@@ -151,6 +157,7 @@ class _Plan:
 
         self.data, self.options, self.tracker_module = data, options, tracking
         self.objective = objective_of(options, data.task)
+        self.max_trials = trials_bound(options.max_trials, options.time_budget)
         self.deployment = deploy.make_deployment(options.constraints, options.objectives, options.select)
         self.uri = tracking.resolve_uri(options.tracking_uri) if options.tracking else None
         # spaces only Keras Tuner knows: a hypermodel given, or a transfer source
@@ -191,7 +198,7 @@ class _Plan:
         options = self.options
         return oracles.make_oracle(
             options.algorithm, objective=kt.Objective(self.objective, objective_direction(self.objective)),
-            max_trials=options.max_trials, max_epochs=options.max_epochs, seed=options.seed,
+            max_trials=self.max_trials, max_epochs=options.max_epochs, seed=options.seed,
             time_budget=options.time_budget, max_consecutive_failures=options.max_consecutive_failures,
             pruner=options.pruner, deployment=self.deployment)
 
@@ -214,7 +221,7 @@ class _Plan:
         oracle = self.make_oracle()
         tracker, parent_id = self._open_parent(state)
         self._save_state(parent_id)
-        progress = _progress_printer(self.options.max_trials, self.objective, oracle,
+        progress = _progress_printer(self.max_trials, self.objective, oracle,
                                      self.options.verbose) if self.options.progress else None
         tuner = self.make_tuner(oracle, tracker, parent_id, state is None, progress)
         search_seconds = self._run_trials(runner, tuner, Session(
@@ -276,7 +283,7 @@ class _Plan:
         parent_id = tracker.start_parent(
             name=f"search-{'-'.join(self.families)}-{options.algorithm}", run_id=resume_id,
             params={"algorithm": options.algorithm, "families": ",".join(self.families),
-                    "objective": self.objective, "max_trials": options.max_trials,
+                    "objective": self.objective, "max_trials": self.max_trials,
                     "max_epochs": options.max_epochs, "seed": options.seed,
                     "cv_folds": options.cv_folds, "time_budget": options.time_budget,
                     "task": self.data.task, "dataset": self.data.name,
@@ -397,7 +404,8 @@ def _progress_printer(total, objective, oracle, verbose):
         left = "" if left is None else f" | budget left {left:.0f}s"
         best_text = "n/a" if best["score"] is None else f"{best['score']:.4f}"
         where = f" on {worker}" if worker else ""
-        print(f"trial {int(trial.trial_id) + 1}/{total} {shown} in {seconds:.1f}s{where} | best {best_text}{left}",
+        of = "" if total >= TRIALS_WITHIN_BUDGET else f"/{total}"  # bounded by the budget alone
+        print(f"trial {int(trial.trial_id) + 1}{of} {shown} in {seconds:.1f}s{where} | best {best_text}{left}",
               flush=True)
 
     return report
