@@ -142,8 +142,8 @@ class ZooTuner(kt.Tuner):
             return None
         for run in self.tracker.trial_runs(self.parent_run_id, status="KILLED"):
             if run.data.tags.get(TRIAL_TAG) == trial.trial_id:
-                self.tracker.client.update_run(run.info.run_id, status="RUNNING")
-                self.tracker.client.set_tag(run.info.run_id, "zoo.resumed_at_epoch", str(resumed_at + 1))
+                self.tracker.set_status(run.info.run_id, "RUNNING")
+                self.tracker.set_tags(run.info.run_id, {"zoo.resumed_at_epoch": resumed_at + 1})
                 return run.info.run_id
         return None
 
@@ -170,12 +170,11 @@ class ZooTuner(kt.Tuner):
             super().on_trial_end(trial)  # oracle.end_trial may raise after too many failures
         finally:
             if run_id and trial.trial_id in self._pruned:
-                self.tracker.client.set_tag(run_id, "zoo.pruned", "true")
-                self.tracker.client.set_tag(run_id, "zoo.pruned_after_epoch",
-                                            str(self._pruned.pop(trial.trial_id) + 1))
+                self.tracker.set_tags(run_id, {"zoo.pruned": "true",
+                                               "zoo.pruned_after_epoch": self._pruned.pop(trial.trial_id) + 1})
             feasibility = self._feasibility.pop(trial.trial_id, None)
             if run_id and feasibility:
-                self.tracker.client.set_tag(run_id, "zoo.feasible", feasibility)
+                self.tracker.set_tags(run_id, {"zoo.feasible": feasibility})
             if run_id:
                 reason = None
                 if status != "COMPLETED" and trial.message:

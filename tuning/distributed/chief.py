@@ -145,7 +145,7 @@ class Chief:
             self.stop_local_workers(grace=0)
             if tracker:  # interrupted: the runs stay resumable, marked as what they are
                 tracker.close_stale_trials(parent_run_id)
-                tracker.client.set_terminated(parent_run_id, status="KILLED")
+                tracker.set_status(parent_run_id, "KILLED")
             raise
         finally:
             self.server.stop(grace=1).wait(5)
@@ -232,8 +232,8 @@ class Chief:
         for run in self.tracker.trial_runs(self.parent_run_id, status="RUNNING"):
             if run.data.tags.get(TRIAL_TAG) == trial_id:
                 if reason:
-                    self.tracker.client.set_tag(run.info.run_id, "zoo.failure_reason", reason)
-                self.tracker.client.set_terminated(run.info.run_id, status=status)
+                    self.tracker.set_tags(run.info.run_id, {"zoo.failure_reason": reason})
+                self.tracker.set_status(run.info.run_id, status)
 
     def stop_local_workers(self, grace=10.0):
         """End the local worker processes: wait `grace` seconds, then SIGTERM, then SIGKILL."""
