@@ -198,7 +198,9 @@ def test_a_two_objective_search_returns_a_front_each_member_exported_and_verifie
     out, _, config = digits_front
     listed = json.loads((out / "front" / "front.json").read_text())
     members = listed["members"]
-    assert len(members) >= 3
+    # how many trials the front keeps rests on measured latencies (timing on a shared machine: 2
+    # or 3 in the same run here): the chosen member and at least one other exported beside it
+    assert len(members) >= 2
     by_latency = sorted(members, key=lambda m: m[LATENCY])
     # a front: faster members are less accurate, none is beaten on both
     assert all(a["score"] < b["score"] and a[LATENCY] < b[LATENCY] for a, b in zip(by_latency, by_latency[1:]))
