@@ -38,18 +38,23 @@ def resolve(model_or_run_dir, fmt):
     return path, _manifest(os.path.join(os.path.dirname(os.path.abspath(path)), "export", "manifest.json"))
 
 
+def _read_json(path, what, remedy):
+    """A run folder's JSON file, or one line naming it when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidParameterError(
+            f"`model` holds {what} that is not readable JSON ({_first_line(error)}); {remedy}. "
+            f"Received: {path!r}") from None
+
+
 def _manifest(path):
     """The manifest's JSON, None when there is none; one that cannot be read or lacks what
     `zoo predict` reads is refused."""
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            manifest = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidParameterError(
-            f"`model` holds an export manifest that is not readable JSON ({_first_line(error)}); "
-            f"export again. Received: {path!r}") from None
+    manifest = _read_json(path, "an export manifest", "export again")
     artifacts = manifest.get("artifacts") if isinstance(manifest, dict) else None
     model = manifest.get("model") if isinstance(manifest, dict) else None
     if (not isinstance(artifacts, list) or not all(isinstance(a, dict) for a in artifacts)
@@ -304,13 +309,7 @@ def read_series_spec(model_or_run_dir):
     path = os.path.join(folder, SERIES_SPEC)
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            spec = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidParameterError(
-            f"`model` holds a {SERIES_SPEC} that is not readable JSON ({_first_line(error)}); run "
-            f"again. Received: {path!r}") from None
+    spec = _read_json(path, f"a {SERIES_SPEC}", "run again")
     if (not isinstance(spec, dict) or any(field not in spec for field in SERIES_FIELDS)
             or not isinstance(spec["features"], list) or not spec["features"]
             or not all(isinstance(spec[f], int) and spec[f] >= 1 for f in ("window", "horizon"))):

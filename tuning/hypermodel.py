@@ -8,13 +8,13 @@ import numpy as np
 
 import zoo
 from tuning import space
+from tuning.options import TRANSFER_FAMILY  # the pseudo-family of a model built from `transfer`
 from tuning.space import FAMILY_HP
 from zoo import training
 from zoo._space import SpaceRecorder
 from zoo.errors import InvalidParameterError, unknown_name
 from zoo.tasks import CLASSIFICATION_TASKS
 
-TRANSFER_FAMILY = "transfer"  # the pseudo-family of a model built from `transfer`
 TRANSFER_PARAMS = ("head_units", "dropout_rate")
 
 

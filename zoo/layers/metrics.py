@@ -17,13 +17,9 @@ def _one_hot(y_true, num_classes):
     return ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), num_classes)
 
 
-@keras.saving.register_keras_serializable(package="zoo")
-class MacroF1(keras.metrics.F1Score):
-    """F1 of each class (the predicted class is the most probable one), averaged over classes."""
-
-    def __init__(self, num_classes, name="f1_macro", dtype=None):
-        super().__init__(average="macro", threshold=None, name=name, dtype=dtype)
-        self.num_classes = int(num_classes)
+class _OnClassIndices:
+    """Mixin: a Keras metric on one-hot labels and probabilities, fed integer class labels and
+    the model's outputs (one sigmoid unit, or a softmax)."""
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         super().update_state(_one_hot(y_true, self.num_classes), _probabilities(y_pred, self.num_classes),
@@ -31,6 +27,15 @@ class MacroF1(keras.metrics.F1Score):
 
     def get_config(self):
         return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class MacroF1(_OnClassIndices, keras.metrics.F1Score):
+    """F1 of each class (the predicted class is the most probable one), averaged over classes."""
+
+    def __init__(self, num_classes, name="f1_macro", dtype=None):
+        super().__init__(average="macro", threshold=None, name=name, dtype=dtype)
+        self.num_classes = int(num_classes)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -65,16 +70,9 @@ class BalancedAccuracy(keras.metrics.Metric):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class MacroAUC(keras.metrics.AUC):
+class MacroAUC(_OnClassIndices, keras.metrics.AUC):
     """ROC AUC of each class against the rest, averaged over classes (one-vs-rest macro AUC)."""
 
     def __init__(self, num_classes, name="auc", dtype=None):
         super().__init__(multi_label=True, num_labels=int(num_classes), name=name, dtype=dtype)
         self.num_classes = int(num_classes)
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        super().update_state(_one_hot(y_true, self.num_classes), _probabilities(y_pred, self.num_classes),
-                             sample_weight)
-
-    def get_config(self):
-        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype}
