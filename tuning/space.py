@@ -2,6 +2,8 @@
 on any `HyperParameters`-like object (Keras Tuner's, or `zoo._space.SpaceRecorder`), so a
 search refuses bad settings before TensorFlow is imported."""
 
+import inspect
+
 import zoo
 from zoo import training
 from zoo._space import SpaceRecorder
@@ -50,21 +52,24 @@ def check_families(families, *, input_shape, num_outputs, task, params):
     return families
 
 
-def declare(hp, families, params, tune_training):
+def declare(hp, families, params, tune_training, input_shape=None):
     """Register a trial's hyperparameters; return `(family, create_model kwargs)`.
 
     With several families the family is a hyperparameter and each family's space sits in a
-    conditional scope on it; fixed `params` override the space.
+    conditional scope on it; fixed `params` override the space. A family's space that takes an
+    `input_shape` keyword (the transformer's patch size, on images) is given the catalog model's.
     """
     family = families[0]
     if len(families) > 1:
         family = hp.Choice(FAMILY_HP, families, default=families[0])
     spec = zoo.get_spec(family)
+    shaped = {"input_shape": tuple(input_shape)} if input_shape is not None and "input_shape" in (
+        inspect.signature(spec.space).parameters) else {}
     if len(families) > 1:
         with hp.conditional_scope(FAMILY_HP, [family]):
-            values = spec.space(hp, family)
+            values = spec.space(hp, family, **shaped)
     else:
-        values = spec.space(hp, family)
+        values = spec.space(hp, family, **shaped)
     if tune_training:
         values.update(training.training_space(hp, fixed=params))
     values.update({k: v for k, v in params.items()

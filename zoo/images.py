@@ -10,6 +10,7 @@ Pixels enter the model as decoded `uint8` at `image_size`; the standardization (
 mean and variance over the training files), any resizing the core model needs and the augmentation
 are layers inside it, so the artifacts take the same pixels."""
 
+import contextlib
 import hashlib
 import os
 
@@ -474,10 +475,12 @@ class ImagePreprocessor:
         if wanted != self.image_size and None not in wanted:
             x = keras.layers.Resizing(*wanted, interpolation="bilinear", name="resize")(x)
         x = core(x)
-        if target_stats is not None:
-            x = unscale_target(target_stats)(x)
+        after = [unscale_target(target_stats)] if target_stats is not None else []
         if class_names:
-            x = ClassNames([str(c) for c in class_names], name="class_names")(x)
+            after.append(ClassNames([str(c) for c in class_names], name="class_names"))
+        for layer in after:  # float32 under mixed precision too: the target in its units, exactly
+            layer.dtype_policy = "float32"
+            x = layer(x)
         model = keras.Model(inputs, x, name=core.name)
         from zoo.transfer import carry_fine_tuning
 
@@ -493,6 +496,79 @@ class ImagePreprocessor:
                          f"(PNG, JPEG, BMP, GIF's first frame) and resized bilinearly to "
                          f"{height}x{width}, rounded to uint8 (zoo predict does it)",
                 "standardization": {"mean": self.mean, "variance": self.variance}}
+
+
+# === mixed precision ============================================================================
+
+MIXED_PRECISION = "mixed_float16"
+
+
+def gpu_present():
+    """Whether TensorFlow sees a GPU."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def is_image_compose(compose):
+    """Whether `compose` puts an image model's pixel preprocessing around a core: an image
+    Dataset's `compose`, or an `ImagePreprocessor`'s."""
+    owner = getattr(compose, "__self__", None)
+    return isinstance(getattr(owner, "preprocessor", owner), ImagePreprocessor)
+
+
+@contextlib.contextmanager
+def mixed_precision(compose):
+    """While the block builds a model for `compose` (see `is_image_compose`) and TensorFlow sees
+    a GPU: Keras's `mixed_float16` policy (float16 compute, float32 variables), then the previous
+    policy again. A layer keeps the policy it was built under, so the model trains in it; the
+    catalog's output layer and what `ImagePreprocessor.compose` puts after the core stay float32,
+    and `compile` wraps the optimizer in loss scaling. On CPU, for other data, or under a policy
+    the user set, nothing changes. Yields the policy in force."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    if previous.name != "float32" or not is_image_compose(compose) or not gpu_present():
+        yield previous.name
+        return
+    keras.config.set_dtype_policy(MIXED_PRECISION)
+    try:
+        yield MIXED_PRECISION
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_model(model):
+    """`model` itself when neither it nor its layers (the catalog model among them) was built
+    under a mixed policy; else its float32 twin, the same weights in layers built anew under the
+    float32 policy: what is saved and exported after a mixed precision training (TFLite builtins
+    compute no float16, and the artifacts are measured against the Keras model in float32)."""
+    import keras
+
+    if not any(layer.dtype_policy.name.startswith("mixed_") for layer in (model, *model.layers)):
+        return model
+    config = keras.saving.serialize_keras_object(model)
+    _to_float32(config)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        twin = keras.saving.deserialize_keras_object(config)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _to_float32(config):
+    """Rename every mixed dtype policy in a serialized model to float32, in place."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and config["config"].get("name", "").startswith("mixed_"):
+            config["config"]["name"] = "float32"
+        for value in config.values():
+            _to_float32(value)
+    elif isinstance(config, list):
+        for value in config:
+            _to_float32(value)
 
 
 # === loading ====================================================================================

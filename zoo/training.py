@@ -155,11 +155,12 @@ def output_head(x, *, task, num_outputs, name="head"):
     """The output layer for a task: sigmoid unit, softmax over classes, or linear units."""
     import keras
 
+    # float32 under a mixed precision policy too (zoo.images.mixed_precision): a stable softmax
     if task == "binary":
-        return keras.layers.Dense(1, activation="sigmoid", name=name)(x)
+        return keras.layers.Dense(1, activation="sigmoid", name=name, dtype="float32")(x)
     if task == "multiclass":
-        return keras.layers.Dense(num_outputs, activation="softmax", name=name)(x)
-    return keras.layers.Dense(num_outputs, name=name)(x)
+        return keras.layers.Dense(num_outputs, activation="softmax", name=name, dtype="float32")(x)
+    return keras.layers.Dense(num_outputs, name=name, dtype="float32")(x)
 
 
 # --- compile -------------------------------------------------------------------------------
