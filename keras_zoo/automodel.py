@@ -134,8 +134,12 @@ class AutoModel(BaseEstimator):
         from evaluation.baseline import score_baseline
 
         baseline = score_baseline(data, seed=seed, fit_on=("train",), score_on="val")
+        # with `refit` the model has trained on the validation rows: its validation fit speaks
+        outputs = self.search_result_.validation_predictions
+        if outputs is None and baseline is not None:
+            outputs = self.model_.predict(data.X_val, verbose=0)
         self.baseline_ = None if baseline is None else baseline.against(
-            _model_score(self.model_, data.X_val, data.y_val, baseline.metric, data.task))
+            _model_score(outputs, data.y_val, baseline.metric, data.task))
         self.baseline_score_ = None if baseline is None else baseline.score
 
     def _options(self):
@@ -351,11 +355,11 @@ class AutoRegressor(AutoModel):
 AutoModel.__doc__ = AutoModel.__doc__.replace("{parameters}", _parameters_doc().strip())
 
 
-def _model_score(model, X, y, metric, task):
-    """The model's value of a scikit-learn metric (by name) on encoded rows."""
+def _model_score(outputs, y, metric, task):
+    """The value of a scikit-learn metric (by name) of a model's outputs on encoded rows."""
     import sklearn.metrics
 
-    outputs = np.asarray(model.predict(X, verbose=0)).reshape(len(X), -1)
+    outputs = np.asarray(outputs).reshape(len(y), -1)
     if task in CLASSIFICATION_TASKS:
         predicted = (outputs[:, 0] > 0.5).astype("int64") if outputs.shape[1] == 1 else outputs.argmax(axis=1)
     else:

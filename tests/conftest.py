@@ -9,6 +9,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # otherwise start a worker process (about 4 s of TensorFlow import on 2 cores); the tests of the
 # worker processes turn it off (test_workers.py, test_distributed.py)
 os.environ.setdefault("KERAS_ZOO_INLINE_TRIALS", "1")
+# the tiny tables of the tests keep one validation split (tuning.checks.CV_BELOW_ENV): five folds
+# would make every small search five times longer; test_selection.py sets `cv_below` to test them
+os.environ.setdefault("KERAS_ZOO_CV_BELOW", "0")
 
 import pytest
 

@@ -308,7 +308,7 @@ def test_search_applies_class_weight_from_the_training_split(imbalanced_breast_c
             keras_fit = model.fit
 
             def fit_seen_by_keras(x=None, y=None, **fit_kwargs):  # what reaches Keras's own fit
-                seen.append((len(y), fit_kwargs.get("class_weight")))
+                seen.append((np.asarray(y), fit_kwargs.get("class_weight")))
                 return keras_fit(x, y, **fit_kwargs)
 
             model.fit = fit_seen_by_keras
@@ -320,10 +320,13 @@ def test_search_applies_class_weight_from_the_training_split(imbalanced_breast_c
     assert hypermodel.fit.__func__ is not ZooHyperModel.fit
     result = search(data, algorithm="random", families=["mlp"], max_trials=1, max_epochs=2, directory=str(tmp_path / "s"),
                     tracking=False, progress=False, hypermodel=hypermodel)
-    assert result.best_model is not None and all(n == len(data.y_train) for n, _ in seen)
-    # the weights Keras received are scikit-learn's "balanced" weights of the training split
-    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=data.y_train)
-    for _, class_weight in seen:
+    # the trial and the validation fit train on the training split, the refit on training +
+    # validation rows (`search.refit`)
+    assert result.best_model is not None
+    assert [len(y) for y, _ in seen] == [len(data.y_train)] * 2 + [len(data.y_train) + len(data.y_val)]
+    # the weights Keras received are scikit-learn's "balanced" weights of the rows it trained on
+    for y, class_weight in seen:
+        expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
         assert sorted(class_weight) == [0, 1]
         assert [class_weight[0], class_weight[1]] == pytest.approx(expected)
     assert class_weight[malignant] > 4 * class_weight[1 - malignant]

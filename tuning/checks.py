@@ -1,6 +1,8 @@
 """The checks of a search that run before TensorFlow is imported: nothing is written until all
 pass. Each refusal is one line naming the option and the value received."""
 
+import os
+
 import numpy as np
 
 from tuning import deploy
@@ -31,7 +33,7 @@ def check_search(data, options, *, custom, tracker_module, uri):
     deploy.check_deployment(options.constraints, options.objectives, options.select,
                             algorithm=options.algorithm, objective=options.objective, task=data.task)
     check_objective(objective, data.task)
-    if objective.startswith("val_") and not options.cv_folds and len(data.X_val) == 0:
+    if objective.startswith("val_") and not cv_folds_for(data, options) and len(data.X_val) == 0:
         raise InvalidParameterError(
             f"`search.objective` {objective!r} needs a validation split (data.val_size > 0) "
             f"or cv_folds. Received: data.val_size=0"
@@ -44,6 +46,7 @@ def check_search(data, options, *, custom, tracker_module, uri):
                    len(data.X_train) + len(data.X_val))
     check_algorithm(options.algorithm)
     check_pruner(options.pruner)
+    check_ensemble(options)
     if options.algorithm == "grid" and not custom:
         space.check_grid(families, options.params, options.tune_training)
     check_writable_dir(options.directory, "out")
@@ -52,9 +55,56 @@ def check_search(data, options, *, custom, tracker_module, uri):
     return families
 
 
+def check_ensemble(options):
+    """An ensemble needs as many trials as members, and one score per trial (the costs of a
+    deployment-aware search are measured per trial, not for their average)."""
+    from tuning.ensemble import check_ensemble_size
+    from tuning.options import trials_bound
+
+    check_ensemble_size(options.ensemble_size, trials_bound(options.max_trials, options.time_budget))
+    if options.ensemble_size > 1 and (options.constraints or options.objectives):
+        raise InvalidParameterError(
+            f"`search.ensemble_size` above 1 does not combine with `search.constraints` or "
+            f"`search.objectives` (their costs are measured per trial, not for an average). "
+            f"Received: search.ensemble_size={options.ensemble_size}")
+
+
 def feature_shape(data):
     """The input shape of the catalog model: after the preprocessing the data's model carries."""
     return tuple(getattr(data, "feature_shape", data.input_shape))
+
+
+AUTO_FOLDS = 5
+AUTO_BELOW = 1000  # rows: chosen on the tuning tables of benchmarks/tabular_quality.py
+# replaces AUTO_BELOW where `search.cv_below` is not set (the test suite's tiny tables keep one
+# validation split with 0; its tests of the automatic folds set the option)
+CV_BELOW_ENV = "KERAS_ZOO_CV_BELOW"
+
+
+def cv_below(options):
+    """The row count below which a table's trials are cross-validated automatically."""
+    if options.cv_below is not None:
+        return options.cv_below
+    return int(os.environ.get(CV_BELOW_ENV, AUTO_BELOW))
+
+
+def cv_folds_for(data, options):
+    """The folds each trial is scored on: `cv_folds` when set; else, for a table (rows of
+    features, not images or windows) of fewer training + validation rows than `cv_below`,
+    `AUTO_FOLDS` (at most the smallest class's count), since choosing among many trials on a
+    few dozen validation rows overfits them; else None (the validation split)."""
+    if options.cv_folds:
+        return options.cv_folds
+    if hasattr(data.X_train, "paths") or np.ndim(data.X_train) != 2:
+        return None
+    rows = len(data.X_train) + len(data.X_val)
+    if rows >= cv_below(options):
+        return None
+    folds = AUTO_FOLDS
+    if data.task in CLASSIFICATION_TASKS:
+        y = np.concatenate([data.y_train, data.y_val]).astype("int64")
+        folds = min(folds, int(np.bincount(y).min()))
+    return folds if folds >= 2 else None
 
 
 def check_cv_folds(cv_folds, y, task, samples):

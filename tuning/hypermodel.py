@@ -146,7 +146,8 @@ class ZooHyperModel(kt.HyperModel):
         """Register the hyperparameters and return `(family, create_model kwargs)`."""
         if self.transfer:
             return self._declare_transfer(hp)
-        declared = space.declare(self._declaring(hp), self.families, self.params, self.tune_training)
+        declared = space.declare(self._declaring(hp), self.families, self.params, self.tune_training,
+                                 input_shape=self.input_shape)
         if self.table is not None:
             self.table_choices(hp)
         return declared
@@ -191,14 +192,17 @@ class ZooHyperModel(kt.HyperModel):
             features, choices = self.table_choices(hp)
             params.update({k: v for k, v in choices.items() if k in training.CONSTRAINTS})
             input_shape, compose = self._table_composer(features)
+        from zoo.images import mixed_precision
+
         own_compile = compose is None and not self.extra_metrics
-        model = zoo.create_model(family, input_shape=input_shape, num_outputs=self.num_outputs,
-                                 task=self.task, compile=own_compile, **params)
-        if own_compile:
-            return model
-        return training.compile_model(compose(model) if compose else model, task=self.task,
-                                      extra_metrics=self.extra_metrics,
-                                      **{k: v for k, v in params.items() if k in training.CONSTRAINTS})
+        with mixed_precision(compose):  # mixed_float16 for image models when a GPU is present
+            model = zoo.create_model(family, input_shape=input_shape, num_outputs=self.num_outputs,
+                                     task=self.task, compile=own_compile, **params)
+            if own_compile:
+                return model
+            return training.compile_model(compose(model) if compose else model, task=self.task,
+                                          extra_metrics=self.extra_metrics,
+                                          **{k: v for k, v in params.items() if k in training.CONSTRAINTS})
 
     def _table_composer(self, features):
         """(the catalog model's input shape, compose) for a trial's FeatureOptions."""

@@ -186,8 +186,17 @@ class SearchSection(_Section):
     time_budget: Optional[float] = option(None, "seconds: no new trial starts after them",
                                           doors=BOTH, gt=0)
     seed: int = option(0, "seed of the search and of every trial", doors=BOTH, ge=0)
-    cv_folds: Optional[int] = option(None, "score each trial as the mean over k folds", doors=BOTH,
+    cv_folds: Optional[int] = option(None, "score each trial as the mean over k folds (default: "
+                                           "5 folds for a table below `cv_below` rows)", doors=BOTH,
                                      ge=2)
+    cv_below: Optional[int] = option(
+        None, "training + validation rows of a table below which trials are cross-validated "
+              "when `cv_folds` is not set (default 1000; 0: never)", doors=BOTH, ge=0)
+    ensemble_size: int = option(
+        1, "the best k distinct trials, each retrained as the best is, averaged as one model (1: "
+           "the best alone)", doors=BOTH, ge=1)
+    refit: bool = option(True, "retrain the best on the training and validation rows together, "
+                               "for the epochs its validation fit chose", doors=BOTH)
     batch_sizes: tuple[Annotated[int, Field(ge=1)], ...] = option(
         (32,), "batch sizes (more than one makes it a hyperparameter)", doors=BOTH, min_length=1)
     max_consecutive_failures: int = option(3, "failed trials in a row that stop the search",

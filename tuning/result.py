@@ -25,6 +25,11 @@ class SearchResult:
     front: object = None  # pandas.DataFrame
     front_plot: bytes = dataclasses.field(default=None, repr=False)
     stop_reason: str = None  # one sentence: why the search stopped
+    # with `refit`: the validation fit's predictions on the validation rows (the model returned
+    # has trained on them); refit_epochs: the epochs of that refit
+    validation_predictions: object = dataclasses.field(default=None, repr=False)
+    refit_epochs: int = None
+    members: list = None  # the trial ids averaged in the model (`ensemble_size`): the best first
     _plan: object = dataclasses.field(default=None, repr=False)
 
     def retrain(self, trial_id):

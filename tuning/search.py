@@ -15,7 +15,7 @@ import time
 import warnings
 
 from tuning import deploy
-from tuning.checks import check_grid, check_search, feature_shape, objective_of
+from tuning.checks import check_grid, check_search, cv_below, cv_folds_for, feature_shape, objective_of
 from tuning.options import (
     TRIALS_WITHIN_BUDGET,
     SearchOptions,
@@ -167,6 +167,8 @@ class _Plan:
                                      tracker_module=tracking, uri=self.uri)
         if hypermodel is not None:
             self.families = hypermodel.families
+        self.cv_folds = cv_folds_for(data, options)
+        self.refit_epochs = self.validation_predictions = None  # set by `_retrain`
         self.hypermodel = hypermodel or self._build_hypermodel()
         if options.algorithm == "grid" and self.custom:
             check_grid(self.hypermodel)
@@ -209,7 +211,7 @@ class _Plan:
         return ZooTuner(
             oracle=oracle, hypermodel=self.hypermodel, directory=options.directory,
             project_name="trials", tracker=tracker, parent_run_id=parent_id,
-            algorithm=options.algorithm, max_epochs=options.max_epochs, cv_folds=options.cv_folds,
+            algorithm=options.algorithm, max_epochs=options.max_epochs, cv_folds=self.cv_folds,
             seed=options.seed, early_stopping_patience=options.early_stopping_patience,
             fit_verbose=2 if options.verbose else 0, overwrite=overwrite, progress=progress,
             pruning=options.pruner != "none", deployment=self.deployment)
@@ -224,6 +226,10 @@ class _Plan:
         progress = _progress_printer(self.max_trials, self.objective, oracle,
                                      self.options.verbose) if self.options.progress else None
         tuner = self.make_tuner(oracle, tracker, parent_id, state is None, progress)
+        if self.options.progress and self.cv_folds and not self.options.cv_folds:
+            rows = len(self.data.X_train) + len(self.data.X_val)
+            print(f"trials are scored by {self.cv_folds}-fold cross-validation: {rows} rows, "
+                  f"below search.cv_below ({cv_below(self.options)})", flush=True)
         search_seconds = self._run_trials(runner, tuner, Session(
             tracker, parent_id, self.uri, self.options.experiment, progress))
         stop_reason = oracle.stop_reason() or "the trials' runner ended"
@@ -233,6 +239,7 @@ class _Plan:
         self.oracle = oracle
         result = self._result(oracle, best, tracker, parent_id)
         result.stop_reason = stop_reason
+        result.validation_predictions, result.refit_epochs = self.validation_predictions, self.refit_epochs
         if tracker:
             self.tracker_module.log_search(tracker, result, self.data, self.options.register_model,
                                            search_seconds, tuner.fit_seconds)
@@ -241,6 +248,9 @@ class _Plan:
     def _result(self, oracle, best, tracker, parent_id):
         """The best trial retrained, and how the search found it, as plain data."""
         model, history = self._retrain(best) if self.options.retrain else (None, None)
+        members = [best.trial_id]
+        if model is not None and self.options.ensemble_size > 1:
+            model, members = self._ensemble(oracle, best, model)
         best_values = dict(best.hyperparameters.values)
         front = oracle.pareto_front() if self.deployment is not None and self.deployment.multi else None
         result = SearchResult(tracker=tracker, best_model=model, best_hyperparameters=best_values,
@@ -249,12 +259,44 @@ class _Plan:
                               directory=self.options.directory, history=history,
                               family=self.hypermodel.family_of(best_values), trial_id=best.trial_id,
                               _plan=self)
+        result.members = members
         if self.deployment is not None:
             result.costs = oracle.trial_costs(best)
         if front:
             result.front = deploy.front_frame(oracle, front, best)
             result.front_plot = deploy.front_plot(oracle, front, best, self.objective)
         return result
+
+    def _ensemble(self, oracle, best, model):
+        """The best `ensemble_size` distinct configurations (Hyperband runs one configuration in
+        several trials), each retrained as the best was, averaged as one model
+        (`tuning.ensemble`); returns it and the members' trial ids."""
+        from tuning.ensemble import ensemble_model
+
+        wanted = self.options.ensemble_size
+        trials, seen = [], set()
+        for trial in oracle.get_best_trials(len(oracle.trials)):
+            key = json.dumps({k: v for k, v in trial.hyperparameters.values.items()
+                              if not k.startswith("tuner/")}, sort_keys=True, default=str)
+            if key not in seen:
+                seen.add(key)
+                trials.append(trial)
+        trials = [best] + [t for t in trials if t.trial_id != best.trial_id][:wanted - 1]
+        if len(trials) < wanted and self.options.progress:
+            print(f"ensemble of {len(trials)}: only {len(trials)} distinct trials completed "
+                  f"(search.ensemble_size={wanted})", flush=True)
+        models, predictions = [model], [self.validation_predictions]
+        refit_epochs = self.refit_epochs
+        for trial in trials[1:]:
+            models.append(self._retrain(trial)[0])
+            predictions.append(self.validation_predictions)
+        self.refit_epochs = refit_epochs  # the best's
+        if all(p is not None for p in predictions):
+            import numpy as np
+
+            self.validation_predictions = np.mean(predictions, axis=0)
+        return (ensemble_model(models, task=self.data.task, extra_metrics=self.hypermodel.extra_metrics),
+                [t.trial_id for t in trials])
 
     def _resume_state(self):
         state_path = os.path.join(self.options.directory, STATE_FILE)
@@ -285,7 +327,7 @@ class _Plan:
             params={"algorithm": options.algorithm, "families": ",".join(self.families),
                     "objective": self.objective, "max_trials": self.max_trials,
                     "max_epochs": options.max_epochs, "seed": options.seed,
-                    "cv_folds": options.cv_folds, "time_budget": options.time_budget,
+                    "cv_folds": self.cv_folds, "time_budget": options.time_budget,
                     "task": self.data.task, "dataset": self.data.name,
                     **{f"fixed.{k}": v for k, v in (options.params or {}).items()}},
             tags={"zoo.kind": "search", "zoo.algorithm": options.algorithm,
@@ -337,10 +379,19 @@ class _Plan:
         """The best configuration retrained for the full epoch budget (Hyperband's best trial may
         have had a short bracket), keeping the weights of the best validation epoch. It is seeded
         as its trial was, so a trial that ran the full budget is trained again the same way (what
-        a deployment-aware search measured of it is what gets exported)."""
-        import keras
+        a deployment-aware search measured of it is what gets exported).
 
-        from tuning.tuner import seed_trial
+        With `refit` (and a validation split in memory), that fit only chooses the epochs: the
+        model returned is trained afresh, seeded the same, on the training and validation rows
+        together for that many epochs (a cross-validated trial's: its folds' mean best epoch).
+        The history returned is the validation fit's; `self.validation_predictions` holds its
+        predictions on the validation rows (the refit model has seen them). A model trained in
+        mixed precision (images on a GPU) is returned in float32, as it is saved and exported."""
+        import keras
+        import numpy as np
+
+        from tuning.tuner import BEST_EPOCH, best_epoch, seed_trial
+        from zoo.images import float32_model
 
         data, options = self.data, self.options
         keras.backend.clear_session()
@@ -348,8 +399,8 @@ class _Plan:
         model = self.hypermodel.build(best.hyperparameters)
         callbacks = []
         validation = (data.X_val, data.y_val) if len(data.X_val) else None
+        monitor = self.objective if self.objective.startswith("val_") else f"val_{self.objective}"
         if validation:
-            monitor = self.objective if self.objective.startswith("val_") else f"val_{self.objective}"
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor=monitor, mode=objective_direction(self.objective),
                 patience=options.early_stopping_patience or options.max_epochs,
@@ -357,7 +408,21 @@ class _Plan:
         history = self.hypermodel.fit(best.hyperparameters, model, data.X_train, data.y_train,
                                       validation_data=validation, epochs=options.max_epochs,
                                       callbacks=callbacks, verbose=2 if options.verbose else 0)
-        return model, history
+        self.refit_epochs = self.validation_predictions = None
+        if not (options.refit and validation and isinstance(data.X_train, np.ndarray)):
+            return float32_model(model), history  # streamed images: their split is files, kept as it is
+        self.validation_predictions = model.predict(data.X_val, verbose=0)
+        cv_epochs = best.metrics.get_best_value(BEST_EPOCH) if best.metrics.exists(BEST_EPOCH) else None
+        epochs = cv_epochs or best_epoch(history.history.get(monitor), objective_direction(self.objective))
+        if epochs is None:
+            return float32_model(model), history
+        self.refit_epochs = max(1, round(epochs))
+        seed_trial(options.seed, best.trial_id)
+        model = self.hypermodel.build(best.hyperparameters)
+        self.hypermodel.fit(best.hyperparameters, model, np.concatenate([data.X_train, data.X_val]),
+                            np.concatenate([data.y_train, data.y_val]), epochs=self.refit_epochs,
+                            verbose=2 if options.verbose else 0)
+        return float32_model(model), history
 
 
 def _fail_parent(tracker, parent_id):

@@ -383,7 +383,10 @@ def log_search(tracker, result, data, register_model, search_seconds, fit_second
                                  "fit_seconds": fit_seconds,
                                  "trials_completed": int((result.trials["status"] == "COMPLETED").sum()),
                                  "trials_failed": int((result.trials["status"] != "COMPLETED").sum())})
-    tracker.set_tags(parent, {"zoo.best_family": result.family, "zoo.stop_reason": result.stop_reason})
+    tracker.set_tags(parent, {"zoo.best_family": result.family, "zoo.stop_reason": result.stop_reason,
+                              **({"zoo.refit_epochs": result.refit_epochs} if result.refit_epochs else {}),
+                              **({"zoo.ensemble_members": ",".join(result.members)}
+                                 if result.members and len(result.members) > 1 else {})})
     if result.costs:
         tracker.log_metrics(parent, {f"best_{k}": v for k, v in result.costs.items() if math.isfinite(v)})
     if result.front is not None:

@@ -18,6 +18,7 @@ STATUS = {"COMPLETED": "FINISHED"}
 # note is about; it still scores the trial by its best reported epoch, which is what pruning needs
 warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
 GC_EVERY = 10
+BEST_EPOCH = "cv_best_epoch"  # a cross-validated trial's mean best epoch over its folds
 
 
 def seed_trial(seed, trial_id):
@@ -25,6 +26,16 @@ def seed_trial(seed, trial_id):
     the search's seed plus the trial's number, so each trial draws its own initial weights,
     dropout masks and batch order, the same ones in every run of the search."""
     keras.utils.set_random_seed(seed + int(trial_id))
+
+
+def best_epoch(values, direction):
+    """The number of epochs (1-based) after which the finite `values` (one per epoch) were at
+    their best ("max" or "min"), or None when none is finite."""
+    values = np.asarray(values if values else [], dtype="float64")
+    if not np.isfinite(values).any():
+        return None
+    values = np.where(np.isfinite(values), values, np.nan)
+    return int(np.nanargmax(values) if direction == "max" else np.nanargmin(values)) + 1
 
 
 class EpochPruner(keras.callbacks.Callback):
@@ -191,7 +202,7 @@ class ZooTuner(kt.Tuner):
         objective = self.oracle.objective.name
         run_id = self._runs.get(trial.trial_id)
         if self.cv_folds:
-            scores = []
+            scores, best_epochs = [], []
             if validation_data is not None and len(validation_data[0]):
                 x = np.concatenate([x, validation_data[0]])
                 y = np.concatenate([y, validation_data[1]])
@@ -201,8 +212,11 @@ class ZooTuner(kt.Tuner):
                 history = self._fit(hp, trial, x[train_index], y[train_index],
                                     (x[val_index], y[val_index]), epochs, run_id, prefix=f"fold{fold}_")
                 scores.append(self._best(history, objective))
+                best_epochs.append(best_epoch(history.history[objective], self.oracle.objective.direction))
             result = {objective: float(np.mean(scores)), f"{objective}_cv_std": float(np.std(scores)),
-                      f"{objective}_cv_mean": float(np.mean(scores))}
+                      f"{objective}_cv_mean": float(np.mean(scores)),
+                      # the epochs the refit on every row trains for (tuning.search._retrain)
+                      BEST_EPOCH: float(np.mean(best_epochs))}
         else:
             history = self._fit(hp, trial, x, y, validation_data, epochs, run_id)
             result = {objective: self._best(history, objective)}
@@ -210,6 +224,8 @@ class ZooTuner(kt.Tuner):
             result.update({f"final_{k}": float(v) for k, v in final.items()})
         score = result.pop(objective)
         returned = {objective: score}
+        if BEST_EPOCH in result:
+            returned[BEST_EPOCH] = result[BEST_EPOCH]
         if self.deployment is not None:  # the costs go to the oracle as the trial's metrics
             costs = self._costs(self._model, x, score)
             returned.update(costs)
