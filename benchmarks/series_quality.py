@@ -113,12 +113,11 @@ def filled_naive_mase(data):
     graph fill a gap: what the report leaves undefined (null) when a test window ends in one."""
     import numpy as np
 
-    from evaluation.baseline import _carried_forward
-    from zoo.series import mase, naive_forecast, seasonal_naive_forecast
+    from zoo.series import carried_forward, mase, naive_forecast, seasonal_naive_forecast
 
     index, season, horizon = (data.series[k] for k in ("target_index", "season", "horizon"))
     y_fit = np.concatenate([data.y_train, data.y_val])
-    X_test = _carried_forward(data.X_test, index, float(np.mean(y_fit)))  # the baseline's fallback
+    X_test = carried_forward(data.X_test, index, float(np.mean(y_fit)))  # the baseline's fallback
     forecasts = {"naive_mase": naive_forecast(X_test, target_index=index),
                  "seasonal_naive_mase": seasonal_naive_forecast(X_test, target_index=index,
                                                                 season=season, horizon=horizon)}

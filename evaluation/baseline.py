@@ -316,7 +316,7 @@ def _calendar(column, strings):
 
 def _forecast_baseline(data, fit_on, score_on):
     """The naive or seasonal-naive forecast, whichever errs less on the `fit_on` windows."""
-    from zoo.series import naive_forecast, seasonal_naive_forecast
+    from zoo.series import carried_forward, naive_forecast, seasonal_naive_forecast
 
     index, season, horizon = (data.series[k] for k in ("target_index", "season", "horizon"))
     X_fit = np.concatenate([_split(data, name)[0] for name in fit_on])
@@ -327,22 +327,9 @@ def _forecast_baseline(data, fit_on, score_on):
     if season and lag <= X_fit.shape[1] - 1 + horizon:  # the window reaches a season back
         forecasts["seasonal-naive forecast"] = lambda X: seasonal_naive_forecast(
             X, target_index=index, season=season, horizon=horizon)
-    X_fit = _carried_forward(X_fit, index, fallback)
+    X_fit = carried_forward(X_fit, index, fallback)
     errors = {name: _mae(y_fit, forecast(X_fit)) for name, forecast in forecasts.items()}
     name = min(errors, key=errors.get)  # the naive forecast on a tie: it comes first
     X_score, y_score = _split(data, score_on)
-    predicted = forecasts[name](_carried_forward(X_score, index, fallback))
+    predicted = forecasts[name](carried_forward(X_score, index, fallback))
     return Baseline(name, "mean_absolute_error", _mae(y_score, predicted), higher_is_better=False)
-
-
-def _carried_forward(X, index, fallback):
-    """Windows whose missing target steps hold the last value observed before them (`fallback`
-    before the first): a forecast from the last value needs one."""
-    targets = X[:, :, index]
-    observed = ~np.isnan(targets)
-    last = np.maximum.accumulate(np.where(observed, np.arange(targets.shape[1]), 0), axis=1)
-    filled = np.where(np.maximum.accumulate(observed, axis=1),
-                      np.take_along_axis(targets, last, axis=1), fallback)
-    X = np.array(X, copy=True)
-    X[:, :, index] = filled
-    return X

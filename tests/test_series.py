@@ -188,3 +188,17 @@ def test_a_series_with_gaps_counts_its_dropped_windows_and_fills_the_rest_in_the
     manifest = export.export_model(model, tmp_path / "export", ("tflite", "onnx"), samples=data.X_test,
                                    latency_repeats=0)  # TFLite builtins only: no Flex allowed
     assert manifest.ok, [artifact.error for artifact in manifest.artifacts]
+
+
+def test_the_reports_naive_forecasts_carry_the_last_value_over_a_gap():
+    """A test window whose last step is missing: the report's naive forecasts read the value
+    before the gap (as the run's baseline does), so their MAE and MASE are numbers, not NaN."""
+    frame = trend_frame(steps=240, slope=0.02)
+    frame.loc[[230, 236], "value"] = np.nan  # inside the test windows
+    data = series.dataset_from_series(frame, target="value", window=24, season=12)
+    last = data.X_test[:, -1, 0]
+    assert np.isnan(last).any()
+    metrics = series.forecast_baselines(data, np.zeros(len(data.y_test)))
+    carried = pd.DataFrame(data.X_test[:, :, 0].T).ffill().to_numpy().T[:, -1]
+    assert metrics["naive_mean_absolute_error"] == pytest.approx(np.mean(np.abs(data.y_test - carried)))
+    assert np.isfinite(metrics["seasonal_naive_mase"])

@@ -125,6 +125,19 @@ def naive_forecast(X, *, target_index):
     return np.asarray(X)[:, -1, target_index]
 
 
+def carried_forward(X, index, fallback):
+    """Windows whose missing target steps hold the last value observed before them (`fallback`
+    before the first): a forecast from the last value needs one."""
+    targets = X[:, :, index]
+    observed = ~np.isnan(targets)
+    last = np.maximum.accumulate(np.where(observed, np.arange(targets.shape[1]), 0), axis=1)
+    filled = np.where(np.maximum.accumulate(observed, axis=1),
+                      np.take_along_axis(targets, last, axis=1), fallback)
+    X = np.array(X, copy=True)
+    X[:, :, index] = filled
+    return X
+
+
 def seasonal_naive_forecast(X, *, target_index, season, horizon=1):
     """The target's value `season` steps before the forecast time (a whole number of seasons
     before it when horizon > season); the window must reach back that far."""
@@ -288,10 +301,13 @@ def forecast_baselines(data, predictions):
     metrics = {"mase": mase(y_true, predictions, y_train, season=season or 1)}
     if index is None:
         return metrics
-    baselines = {"naive": naive_forecast(data.X_test, target_index=index)}
+    # a window's missing target steps hold the last value observed before them (the training
+    # targets' mean before the first), as the run's baseline reads them
+    X_test = carried_forward(data.X_test, index, float(np.mean(y_train)))
+    baselines = {"naive": naive_forecast(X_test, target_index=index)}
     if season and data.X_test.shape[1] >= season:
         baselines["seasonal_naive"] = seasonal_naive_forecast(
-            data.X_test, target_index=index, season=season, horizon=series["horizon"])
+            X_test, target_index=index, season=season, horizon=series["horizon"])
     for label, forecast in baselines.items():
         metrics[f"{label}_mean_absolute_error"] = float(np.mean(np.abs(y_true - forecast)))
         metrics[f"{label}_mase"] = mase(y_true, forecast, y_train, season=season or 1)
