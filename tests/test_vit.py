@@ -157,6 +157,7 @@ def test_a_bad_patch_size_in_a_run_config_is_refused_in_one_line(tmp_path, patch
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: `patch_size` of `transformer` must be "), done.stderr
     assert lines[0].endswith(f"Received: patch_size={patch_size}")
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 # === mixed precision ==============================================================================

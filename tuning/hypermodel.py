@@ -77,9 +77,11 @@ class ZooHyperModel(kt.HyperModel):
             return
         self.families = space.check_families(families, input_shape=input_shape,
                                              num_outputs=num_outputs, task=task, params=params)
-        if "weights" in self.params:  # a backbone's weights file must fit before anything is written
-            for family in self.families:
-                own = {k: v for k, v in self.params.items() if k in zoo.get_spec(family).constraints}
+        # fixed builder params must fit the data before anything is written: a backbone's weights
+        # file, a patch size or a depth the images' size cannot take (tried on one model)
+        for family in self.families:
+            own = {k: v for k, v in self.params.items() if k in zoo.get_spec(family).constraints}
+            if own:
                 zoo.create_model(family, input_shape=self.input_shape, num_outputs=num_outputs,
                                  task=task, compile=False, **own)
 
