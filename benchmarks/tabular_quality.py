@@ -15,6 +15,7 @@ alone) through `tuning.search` with the same split, budget and seed.
     python benchmarks/tabular_quality.py --budget 120 --seeds 0 1 2
     python benchmarks/tabular_quality.py --budget 120 --seeds 0 1 2 --ablation
     python benchmarks/tabular_quality.py --tables penguins --budget 20 --seeds 0   # a smoke run
+    python benchmarks/tabular_quality.py --combine a.json b.json --json all.json  # runs together
 
 One training process at a time: the jobs run one after the other in this process.
 """
@@ -189,9 +190,9 @@ def summarize(rows):
 
 
 def markdown(per_table, overall, args):
-    lines = [f"Budget {args.budget:g} s per run, seeds {' '.join(map(str, args.seeds))}; scores on "
-             "each run's test split (accuracy, or R² for regression); gap = ours - "
-             "HistGradientBoosting, in points.", ""]
+    lines = [(f"Budget {args.budget:g} s per run, seeds {' '.join(map(str, args.seeds))}; scores on "
+              "each run's test split (accuracy, or R² for regression); gap = ours - "
+              "HistGradientBoosting, in points."), ""]
     for variant, summary in overall.items():
         lines += [f"### {variant}", "",
                   "| table | task | rows | metric | ours | HistGradientBoosting | gap (points) | s/run |",
@@ -215,7 +216,17 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", help="with --ablation: only these variants")
     parser.add_argument("--json", default=os.path.join(_common.ROOT, "benchmarks", "results", "tabular_quality.json"))
     parser.add_argument("--markdown", help="default: the JSON's path with .md")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="summarize the runs of earlier result files together (runs nothing)")
     args = parser.parse_args(argv)
+    if args.combine:
+        rows = []
+        for path in args.combine:
+            with open(path) as handle:
+                rows += json.load(handle)["runs"]
+        args.seeds = sorted({row["seed"] for row in rows})
+        args.budget = rows[0]["budget_s"]
+        return _write(rows, args)
     tables = []
     for name in args.tables:
         tables += list(REPORTED) if name == "reported" else list(TUNING) if name == "tuning" else [name]
@@ -231,6 +242,11 @@ def main(argv=None):
                     row = run_job(name, seed, args.budget, variant, folder)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
+    return _write(rows, args)
+
+
+def _write(rows, args):
+    """The runs, their summary per table and variant, as JSON and markdown; printed too."""
     per_table, overall = summarize(rows)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as handle:
