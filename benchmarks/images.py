@@ -238,7 +238,7 @@ def main(argv=None):
            "memory": lambda: memory(args.rss, 96, 64),
            "quality": lambda: quality(args.sets, args.budget)}
     figures = [run[name]() for name in args.figures]
-    record = {"machine": _common.machine(), "date": _common.now(), "args": vars(args), "figures": figures}
+    record = {"machine": _common.machine(), "date": _common.now(), "args": {**vars(args), "json": os.path.relpath(args.json, _common.ROOT)}, "figures": figures}
     with open(args.json, "w") as handle:
         json.dump(record, handle, indent=2, default=_common._jsonable)
     for figure in figures:

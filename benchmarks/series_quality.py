@@ -230,7 +230,7 @@ def main(argv=None):
     per_series, overall = summarize(rows)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as handle:
-        json.dump({"machine": _common.machine(), "args": vars(args), "runs": rows, "series": per_series,
+        json.dump({"machine": _common.machine(), "args": {**vars(args), "json": os.path.relpath(args.json, _common.ROOT)}, "runs": rows, "series": per_series,
                    "summary": overall}, handle, indent=2)
     text = markdown(per_series, overall, args)
     with open(args.markdown or os.path.splitext(args.json)[0] + ".md", "w") as handle:
