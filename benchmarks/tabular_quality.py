@@ -97,11 +97,11 @@ def load_table(name):
     return frame.drop(columns=LEAKS.get(name, [])), target, task
 
 
-def config_for(csv, target, seed, budget):
+def config_for(csv, target, seed, budget, search=None):
     from keras_zoo.config import parse_config
 
     return parse_config({"data": {"source": csv, "target": target, "seed": seed},
-                         "search": {"time_budget": budget, "seed": seed},
+                         "search": {"time_budget": budget, "seed": seed, **(search or {})},
                          "tracking": {"enabled": False}})
 
 
@@ -148,20 +148,20 @@ def _plain_point(plain):
     return {**{p.name: p.default for p in hp.space}, **plain}
 
 
-def run_job(name, seed, budget, variant, folder):
+def run_job(name, seed, budget, variant, folder, search=None):
     frame, target, task = load_table(name)
     csv = os.path.join(folder, f"{name}.csv")
     if not os.path.exists(csv):
         frame.to_csv(csv, index=False)
     out = os.path.join(folder, f"{name}-{seed}-{len(os.listdir(folder))}")
-    config = config_for(csv, target, seed, budget)
+    config = config_for(csv, target, seed, budget, search)
     started = time.monotonic()
     if variant is None:
         baseline, trials = run_defaults(config, out)
     else:
         baseline, trials = run_variant(config, out, VARIANTS[variant])
     return {"table": name, "task": task, "rows": len(frame), "seed": seed, "budget_s": budget,
-            "variant": variant or "defaults", "metric": baseline.metric, "ours": baseline.model_score,
+            "variant": variant or ("defaults" + "".join(f", {k} {v}" for k, v in (search or {}).items())), "metric": baseline.metric, "ours": baseline.model_score,
             "baseline": baseline.score, "gap_points": 100.0 * (baseline.model_score - baseline.score),
             "seconds": round(time.monotonic() - started, 1), "trials": trials}
 
@@ -214,6 +214,7 @@ def main(argv=None):
                         help="table names, or 'reported' / 'tuning' for a whole set")
     parser.add_argument("--ablation", action="store_true", help="run every variant of VARIANTS")
     parser.add_argument("--variants", nargs="+", help="with --ablation: only these variants")
+    parser.add_argument("--ensemble-size", type=int, help="search.ensemble_size of the runs (default: the option's)")
     parser.add_argument("--json", default=os.path.join(_common.ROOT, "benchmarks", "results", "tabular_quality.json"))
     parser.add_argument("--markdown", help="default: the JSON's path with .md")
     parser.add_argument("--combine", nargs="+", metavar="JSON",
@@ -239,7 +240,8 @@ def main(argv=None):
         for variant in variants:
             for name in tables:
                 for seed in args.seeds:
-                    row = run_job(name, seed, args.budget, variant, folder)
+                    search = {"ensemble_size": args.ensemble_size} if args.ensemble_size else None
+                    row = run_job(name, seed, args.budget, variant, folder, search)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
     return _write(rows, args)
