@@ -188,3 +188,18 @@ def run_group(command, timeout, **kwargs):
 
 def run_quiet(command, **kwargs):
     return subprocess.run(command, capture_output=True, text=True, **kwargs)
+
+
+def write_results(args, rows, summary, markdown_text):
+    """A benchmark's runs and `summary` ({key: value}, e.g. per table and overall) as JSON at
+    `args.json` (its arguments beside them, that path relative to the repository), its markdown
+    table next to it (or at `args.markdown`), and the table printed."""
+    import json
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as handle:
+        json.dump({"machine": machine(), "args": {**vars(args), "json": os.path.relpath(args.json, ROOT)},
+                   "runs": rows, **summary}, handle, indent=2)
+    with open(args.markdown or os.path.splitext(args.json)[0] + ".md", "w") as handle:
+        handle.write(markdown_text + "\n")
+    print(markdown_text)

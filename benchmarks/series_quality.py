@@ -228,14 +228,8 @@ def main(argv=None):
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     per_series, overall = summarize(rows)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as handle:
-        json.dump({"machine": _common.machine(), "args": {**vars(args), "json": os.path.relpath(args.json, _common.ROOT)}, "runs": rows, "series": per_series,
-                   "summary": overall}, handle, indent=2)
-    text = markdown(per_series, overall, args)
-    with open(args.markdown or os.path.splitext(args.json)[0] + ".md", "w") as handle:
-        handle.write(text + "\n")
-    print(text)
+    _common.write_results(args, rows, {"series": per_series, "summary": overall},
+                          markdown(per_series, overall, args))
     return 0
 
 

@@ -250,14 +250,8 @@ def main(argv=None):
 def _write(rows, args):
     """The runs, their summary per table and variant, as JSON and markdown; printed too."""
     per_table, overall = summarize(rows)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as handle:
-        json.dump({"machine": _common.machine(), "args": {**vars(args), "json": os.path.relpath(args.json, _common.ROOT)}, "runs": rows, "tables": per_table,
-                   "summary": overall}, handle, indent=2)
-    text = markdown(per_table, overall, args)
-    with open(args.markdown or os.path.splitext(args.json)[0] + ".md", "w") as handle:
-        handle.write(text + "\n")
-    print(text)
+    _common.write_results(args, rows, {"tables": per_table, "summary": overall},
+                          markdown(per_table, overall, args))
     return 0
 
 

@@ -6,16 +6,9 @@ embedding model.
 """
 
 from zoo.errors import InvalidTypeError
+from zoo.saving import has_graph
 
 PART_ATTRIBUTES = ("encoder", "decoder", "generator", "discriminator", "embed")
-
-
-def has_graph(model):
-    """True for a Functional or Sequential model with known inputs."""
-    try:
-        return bool(model.inputs)
-    except (AttributeError, ValueError):
-        return False
 
 
 def exportable_parts(model):

@@ -1,6 +1,7 @@
 """An ensemble of trained models as one Keras model: their outputs averaged over a shared input."""
 
 from zoo.errors import InvalidParameterError
+from zoo.saving import has_graph
 from zoo.tasks import SUPERVISED_TASKS
 
 
@@ -88,7 +89,7 @@ def _wrapped(member, index):
 def _check_single_output(member, index):
     import keras
 
-    if not isinstance(member, keras.Model) or not _has_graph(member):
+    if not isinstance(member, keras.Model) or not has_graph(member):
         raise InvalidParameterError(
             f"`members` of an ensemble must be Functional or Sequential Keras models. Received: "
             f"member {index} of type {type(member).__name__}")
@@ -96,13 +97,6 @@ def _check_single_output(member, index):
         raise InvalidParameterError(
             f"`members` of an ensemble must each return one tensor to average. Received: member "
             f"{index} '{member.name}' with outputs {_names(member.outputs)}")
-
-
-def _has_graph(model):
-    try:
-        return bool(model.inputs)
-    except (AttributeError, ValueError):
-        return False
 
 
 def _check_same_signature(members):

@@ -8,6 +8,14 @@ import sys
 from zoo.errors import InvalidParameterError, InvalidTypeError
 
 
+def has_graph(model):
+    """True for a Functional or Sequential model with known inputs."""
+    try:
+        return bool(model.inputs)
+    except (AttributeError, ValueError):
+        return False
+
+
 def load_keras_model(path, *, field="model", compile=True):
     """Load a `.keras` file with `safe_mode=True` and the catalog's custom objects registered.
 
