@@ -198,3 +198,55 @@ def test_a_process_killed_as_a_trial_ended_does_not_run_that_trial_again(tmp_pat
     assert again.trials[trial.trial_id].status == TrialStatus.COMPLETED
     following = again.create_trial("tuner0")
     assert following.trial_id != trial.trial_id and following.status == TrialStatus.RUNNING
+
+
+# the child: a search SIGKILLed as its second trial ends, either just after its MLflow run ended
+# (the oracle not yet told) or just after the oracle was told
+ENDING = r"""
+import os, signal, sys
+from keras_tuner.src.engine import base_tuner
+from tuning import search, tracking
+from zoo.data import load_dataset
+
+window, directory, uri = sys.argv[1:4]
+ended = []
+
+def killing(original):
+    def wrapped(*args, **kwargs):
+        result = original(*args, **kwargs)
+        ended.append(1)
+        if len(ended) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    return wrapped
+
+if window == "after_run_ended":
+    tracking.Tracker.end_trial = killing(tracking.Tracker.end_trial)
+else:
+    base_tuner.BaseTuner.on_trial_end = killing(base_tuner.BaseTuner.on_trial_end)
+search(load_dataset("iris"), families=["perceptron"], algorithm="random", max_trials=3, max_epochs=2,
+       seed=0, directory=directory, tracking_uri=uri, progress=False, retrain=False,
+       params={"learning_rate": 0.05})
+"""
+
+
+@pytest.mark.parametrize("window", ["after_run_ended", "after_oracle_told"])
+def test_a_process_killed_as_a_trial_ended_logs_every_trial_once_and_finished(tmp_path, window):
+    """A process killed between ending a trial's MLflow run and telling the oracle: the oracle runs
+    the trial again and its earlier run is replaced. Killed after the oracle was told: the trial
+    stays ended, and so does its run (it was ended first). Either way the rerun leaves every trial
+    logged once, FINISHED (seen once in `test_distributed.py`'s chief kill: a run left RUNNING,
+    then KILLED, for a trial the oracle had as ended)."""
+    directory, uri = tmp_path / "search", f"sqlite:///{tmp_path}/mlflow.db"
+    child = subprocess.run([sys.executable, "-c", ENDING, window, str(directory), uri],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    result = search(load_dataset("iris"), families=["perceptron"], algorithm="random", max_trials=3,
+                    max_epochs=2, seed=0, directory=str(directory), tracking_uri=uri, progress=False,
+                    retrain=False, params={"learning_rate": 0.05})
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_run(result.run_id).info.experiment_id],
+                              f"tags.`{PARENT_TAG}` = '{result.run_id}'")
+    assert sorted(run.data.tags[TRIAL_TAG] for run in runs) == sorted(t["trial_id"] for t in trial_files(directory).values())
+    assert len(runs) == 3
+    assert [run.info.status for run in runs] == ["FINISHED"] * 3

@@ -271,13 +271,13 @@ class Tracker:
 
     # --- trials --------------------------------------------------------------------------------
     def start_trial(self, parent_id, *, trial_id, params, tags):
-        """A nested run for one trial; an earlier KILLED attempt of the same trial is removed so
-        that no trial is logged twice."""
-        killed = self.client.search_runs(
+        """A nested run for one trial; an earlier attempt of the same trial (killed, or ended by a
+        process that died before the oracle heard of it) is removed so that no trial is logged
+        twice."""
+        earlier = self.client.search_runs(
             [self.experiment_id], max_results=100,
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and tags.`{TRIAL_TAG}` = '{trial_id}' "
-                          f"and attributes.status = 'KILLED'")
-        for run in killed:
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and tags.`{TRIAL_TAG}` = '{trial_id}'")
+        for run in earlier:
             self.client.delete_run(run.info.run_id)
         tags = {PARENT_TAG: parent_id, TRIAL_TAG: trial_id, **tags}
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial_id}", tags=tags)

@@ -177,21 +177,22 @@ class ZooTuner(kt.Tuner):
         status = trial.status
         result = self._results.pop(trial.trial_id, {})
         run_id = self._runs.pop(trial.trial_id, None)
-        try:
-            super().on_trial_end(trial)  # oracle.end_trial may raise after too many failures
-        finally:
-            if run_id and trial.trial_id in self._pruned:
-                self.tracker.set_tags(run_id, {"zoo.pruned": "true",
-                                               "zoo.pruned_after_epoch": self._pruned.pop(trial.trial_id) + 1})
-            feasibility = self._feasibility.pop(trial.trial_id, None)
-            if run_id and feasibility:
-                self.tracker.set_tags(run_id, {"zoo.feasible": feasibility})
-            if run_id:
-                reason = None
-                if status != "COMPLETED" and trial.message:
-                    reason = trial.message.strip().splitlines()[-1]
-                self.tracker.end_trial(run_id, status=STATUS.get(status, "FAILED"),
-                                       metrics=result, reason=reason)
+        # the MLflow run ends before the oracle hears of it: a process killed in between leaves a
+        # trial the oracle runs again (its earlier run is then replaced), never a trial the oracle
+        # counts as ended whose run stays RUNNING, then KILLED, for good
+        if run_id and trial.trial_id in self._pruned:
+            self.tracker.set_tags(run_id, {"zoo.pruned": "true",
+                                           "zoo.pruned_after_epoch": self._pruned.pop(trial.trial_id) + 1})
+        feasibility = self._feasibility.pop(trial.trial_id, None)
+        if run_id and feasibility:
+            self.tracker.set_tags(run_id, {"zoo.feasible": feasibility})
+        if run_id:
+            reason = None
+            if status != "COMPLETED" and trial.message:
+                reason = trial.message.strip().splitlines()[-1]
+            self.tracker.end_trial(run_id, status=STATUS.get(status, "FAILED"),
+                                   metrics=result, reason=reason)
+        super().on_trial_end(trial)  # oracle.end_trial may raise after too many failures
         if self.progress:
             self.progress(trial, result, time.monotonic() - self._started.pop(trial.trial_id, time.monotonic()))
 
