@@ -203,3 +203,17 @@ def write_results(args, rows, summary, markdown_text):
     with open(args.markdown or os.path.splitext(args.json)[0] + ".md", "w") as handle:
         handle.write(markdown_text + "\n")
     print(markdown_text)
+
+
+def combined_runs(args):
+    """The runs of the result files `args.combine` names, one list, with `args.seeds` and
+    `args.budget` set from them: earlier runs summarized together, nothing run again."""
+    import json
+
+    rows = []
+    for path in args.combine:
+        with open(path) as handle:
+            rows += json.load(handle)["runs"]
+    args.seeds = sorted({row["seed"] for row in rows})
+    args.budget = rows[0]["budget_s"]
+    return rows

@@ -41,6 +41,7 @@ with an empty target):
     python benchmarks/series_quality.py --budget 120 --seeds 0 1 2
     python benchmarks/series_quality.py --budget 300 --seeds 0 1 2 --json benchmarks/results/series_quality_300.json
     python benchmarks/series_quality.py --series elec-equip --budget 15 --seeds 0   # a smoke run
+    python benchmarks/series_quality.py --combine a.json b.json --json all.json  # runs together
 
 One training process at a time: the jobs run one after the other in this process.
 """
@@ -219,14 +220,19 @@ def main(argv=None):
     parser.add_argument("--series", nargs="+", default=list(SERIES), choices=list(SERIES))
     parser.add_argument("--json", default=os.path.join(_common.ROOT, "benchmarks", "results", "series_quality.json"))
     parser.add_argument("--markdown", help="default: the JSON's path with .md")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="summarize the runs of earlier result files together (runs nothing)")
     args = parser.parse_args(argv)
-    rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        for name in args.series:
-            for seed in args.seeds:
-                row = run_job(name, seed, args.budget, folder)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    if args.combine:
+        rows = _common.combined_runs(args)
+    else:
+        rows = []
+        with tempfile.TemporaryDirectory() as folder:
+            for name in args.series:
+                for seed in args.seeds:
+                    row = run_job(name, seed, args.budget, folder)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     per_series, overall = summarize(rows)
     _common.write_results(args, rows, {"series": per_series, "summary": overall},
                           markdown(per_series, overall, args))

@@ -221,13 +221,7 @@ def main(argv=None):
                         help="summarize the runs of earlier result files together (runs nothing)")
     args = parser.parse_args(argv)
     if args.combine:
-        rows = []
-        for path in args.combine:
-            with open(path) as handle:
-                rows += json.load(handle)["runs"]
-        args.seeds = sorted({row["seed"] for row in rows})
-        args.budget = rows[0]["budget_s"]
-        return _write(rows, args)
+        return _write(_common.combined_runs(args), args)
     tables = []
     for name in args.tables:
         tables += list(REPORTED) if name == "reported" else list(TUNING) if name == "tuning" else [name]
