@@ -13,7 +13,7 @@ import pytest
 
 from tuning import search
 from tuning.hypermodel import ZooHyperModel
-from tuning.oracles import _hyperband_shape, make_oracle, random_start
+from tuning.oracles import EPOCH_SECONDS, _hyperband_shape, make_oracle, random_start
 from zoo.data import load_dataset
 
 
@@ -207,3 +207,61 @@ def test_a_time_budget_alone_bounds_the_search_not_ten_trials(tmp_path, iris, ca
                     tracking=False, retrain=False, directory=str(tmp_path / "s"))
     assert result.stop_reason == f"time budget 6 s spent after {len(result.trials)} trials"
     assert result._plan.oracle.max_trials > 1000  # (a fast machine ran 15 trials here in 6 s)
+
+
+def _toy_trial(oracle, epoch_seconds):
+    """A trial asked of the oracle and, if it started, completed at `epoch_seconds` an epoch;
+    its status when asked."""
+    trial = oracle.create_trial("tuner0")
+    status = trial.status
+    if status == "RUNNING":
+        oracle.update_trial(trial.trial_id, {"score": 1.0, EPOCH_SECONDS: epoch_seconds})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return status
+
+
+@pytest.mark.parametrize("final_epochs", [0, 20])
+def test_the_time_budget_keeps_what_the_final_training_will_take(tmp_path, final_epochs):
+    """A 1000 s budget, trials at 60 s an epoch: 20 epochs of final training would take 1200 s,
+    so no trial follows the first (without a final training, trials go on)."""
+    oracle = make_oracle("random", objective=kt.Objective("score", "max"), max_trials=5,
+                         max_epochs=10, seed=0, time_budget=1000, final_epochs=final_epochs)
+    space = kt.HyperParameters()
+    space.Int("x", 0, 10_000)
+    oracle._set_project_dir(str(tmp_path), "toy")
+    oracle.update_space(space)
+    assert _toy_trial(oracle, 60.0) == "RUNNING"  # nothing measured yet: the first runs
+    assert oracle.final_training_seconds() == 60.0 * final_epochs
+    second = _toy_trial(oracle, 60.0)
+    if final_epochs:
+        assert second == "STOPPED"
+        assert oracle.stop_reason() == ("time budget 1000 s spent after 1 trials, the last 1000 s "
+                                        "of it kept for the final training")
+    else:
+        assert second == "RUNNING" and oracle.stop_reason() is None
+
+
+def test_the_final_training_stops_at_the_end_of_the_time_budget(tmp_path, iris, capsys):
+    """The best configuration's retraining inside the search's budget: its validation fit
+    stops after the epoch that ends past the budget, and a refit that cannot fit in what is
+    left is skipped, each said once; a retrain asked for after the search trains in full."""
+    result = search(iris, algorithm="random", families=["perceptron"], max_trials=1,
+                    max_epochs=30, seed=0, time_budget=3600, tracking=False, retrain=False,
+                    directory=str(tmp_path / "s"))
+    plan = result._plan
+    trial = plan.oracle.trials[result.trial_id]
+    assert trial.metrics.get_last_value(EPOCH_SECONDS) > 0  # each trial measures its epochs
+    assert plan.final_epochs() == 0  # retrain=False: the trials have the whole budget
+    plan.oracle.time_budget = plan.oracle.budget_spent()  # the budget ends now
+    capsys.readouterr()
+    model, history = plan._retrain(trial, within_budget=True)
+    assert len(history.history["loss"]) == 1
+    assert plan.refit_epochs is None
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == ("final training of trial 0 stopped at the time budget's end after 1 of 30 "
+                        "epochs")
+    assert lines[1].startswith("refit of trial 0 skipped: it would take about ")
+    assert plan.final_notes == lines
+    model, history = result.retrain(result.trial_id)
+    assert len(history.history["loss"]) == 30 and plan.refit_epochs is not None

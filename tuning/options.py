@@ -183,7 +183,7 @@ class SearchSection(_Section):
         doors=BOTH, ge=1)
     max_epochs: int = option(10, "epochs of a trial at most (and of the retrained best)", doors=BOTH,
                              ge=1)
-    time_budget: Optional[float] = option(None, "seconds: no new trial starts after them",
+    time_budget: Optional[float] = option(None, "seconds for the trials and the final training",
                                           doors=BOTH, gt=0)
     seed: int = option(0, "seed of the search and of every trial", doors=BOTH, ge=0)
     cv_folds: Optional[int] = option(None, "score each trial as the mean over k folds (default: "

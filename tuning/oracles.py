@@ -14,6 +14,8 @@ from tuning import _kt_compat as kt_compat
 from tuning.deploy import DeploymentAware
 from tuning.pruning import Pruning
 
+EPOCH_SECONDS = "epoch_seconds"  # a trial's metric: its mean seconds per training epoch
+
 
 class EvolutionOracle(kt.Oracle):
     """Regularized (aging) evolution as a Keras Tuner `Oracle` (Real et al., 2019).
@@ -117,13 +119,17 @@ class EvolutionOracle(kt.Oracle):
 
 
 class _TimeBudget:
-    """Mixin: no new trial starts after `time_budget` seconds; the running ones finish.
+    """Mixin: the `time_budget` seconds hold the trials and the final training. No new trial
+    starts once the time left is what the final training is expected to take (`final_epochs`
+    epochs at the completed trials' median seconds per epoch, `EPOCH_SECONDS`); the running ones
+    finish.
 
     The seconds spent are part of the oracle's saved state, so a search resumed after its
     process died goes on with what is left of its budget, not a fresh one (time since the last
     save, at most the trial that was running, is not counted)."""
 
     time_budget = None
+    final_epochs = 0  # epochs of the final training (tuning.search: 0 when there is none)
     _budget_start = None
     _spent_before = 0.0
 
@@ -141,10 +147,22 @@ class _TimeBudget:
             return None
         return max(0.0, self.time_budget - self.budget_spent())
 
+    def final_training_seconds(self):
+        """What the final training is expected to take: `final_epochs` epochs at the median
+        seconds per epoch of the completed trials (0 before the first one ends)."""
+        rates = [trial.metrics.get_last_value(EPOCH_SECONDS) for trial in self.trials.values()
+                 if trial.status == TrialStatus.COMPLETED and trial.metrics.exists(EPOCH_SECONDS)]
+        return self.final_epochs * float(np.median(rates)) if rates and self.final_epochs else 0.0
+
     def populate_space(self, trial_id):
-        if self.time_budget and self.budget_left() <= 0:
-            self.stopping(f"time budget {self.time_budget:g} s spent after {len(self.trials)} trials")
-            return {"status": TrialStatus.STOPPED, "values": None}
+        if self.time_budget:
+            kept = self.final_training_seconds()
+            if self.budget_left() <= kept:
+                reason = f"time budget {self.time_budget:g} s spent after {len(self.trials)} trials"
+                if kept:
+                    reason += f", the last {min(kept, self.time_budget):.0f} s of it kept for the final training"
+                self.stopping(reason)
+                return {"status": TrialStatus.STOPPED, "values": None}
         return super().populate_space(trial_id)
 
     def get_state(self):
@@ -344,11 +362,12 @@ def random_start(max_trials):
 
 
 def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budget=None,
-                max_consecutive_failures=3, pruner="none", deployment=None):
+                max_consecutive_failures=3, pruner="none", deployment=None, final_epochs=0):
     """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution',
     'tpe'). `max_trials`, `max_epochs` and `time_budget` bound every one of them: no trial
-    starts after `max_trials` trials or once the budget is spent, none trains more than
-    `max_epochs`; `oracle.stop_reason()` says which bound ended the search."""
+    starts after `max_trials` trials or once the budget is spent (less what `final_epochs`
+    epochs of final training are expected to take), none trains more than `max_epochs`;
+    `oracle.stop_reason()` says which bound ended the search."""
     kt_compat.atomic_state_files()  # its state files survive a SIGKILL mid-write
     common = {"objective": objective, "seed": seed,
               "max_consecutive_failed_trials": max_consecutive_failures}
@@ -368,6 +387,7 @@ def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budg
     else:
         oracle = {"random": RandomOracle, "grid": GridOracle}[algorithm](max_trials=max_trials, **common)
     oracle.start_budget(time_budget)
+    oracle.final_epochs = final_epochs
     oracle.set_pruner(pruner)
     oracle.set_deployment(deployment)
     return oracle

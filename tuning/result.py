@@ -30,6 +30,8 @@ class SearchResult:
     validation_predictions: object = dataclasses.field(default=None, repr=False)
     refit_epochs: int = None
     members: list = None  # the trial ids averaged in the model (`ensemble_size`): the best first
+    # what the time budget cut from the final training (a fit stopped, a refit skipped, members)
+    final_notes: list = dataclasses.field(default_factory=list)
     _plan: object = dataclasses.field(default=None, repr=False)
 
     def retrain(self, trial_id):

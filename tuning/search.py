@@ -169,6 +169,7 @@ class _Plan:
             self.families = hypermodel.families
         self.cv_folds = cv_folds_for(data, options)
         self.refit_epochs = self.validation_predictions = None  # set by `_retrain`
+        self.oracle, self.final_notes = None, []  # the final training's lines (`_say`)
         self.hypermodel = hypermodel or self._build_hypermodel()
         if options.algorithm == "grid" and self.custom:
             check_grid(self.hypermodel)
@@ -202,7 +203,15 @@ class _Plan:
             options.algorithm, objective=kt.Objective(self.objective, objective_direction(self.objective)),
             max_trials=self.max_trials, max_epochs=options.max_epochs, seed=options.seed,
             time_budget=options.time_budget, max_consecutive_failures=options.max_consecutive_failures,
-            pruner=options.pruner, deployment=self.deployment)
+            pruner=options.pruner, deployment=self.deployment, final_epochs=self.final_epochs())
+
+    def final_epochs(self):
+        """The epochs the final training runs at most, which the time budget keeps for it: the
+        best configuration's validation fit and its refit, for each ensemble member."""
+        options = self.options
+        if not options.retrain:
+            return 0
+        return options.max_epochs * (2 if options.refit else 1) * options.ensemble_size
 
     def make_tuner(self, oracle, tracker, parent_id, overwrite, progress):
         from tuning.tuner import ZooTuner
@@ -240,6 +249,7 @@ class _Plan:
         result = self._result(oracle, best, tracker, parent_id)
         result.stop_reason = stop_reason
         result.validation_predictions, result.refit_epochs = self.validation_predictions, self.refit_epochs
+        result.final_notes = list(self.final_notes)
         if tracker:
             self.tracker_module.log_search(tracker, result, self.data, self.options.register_model,
                                            search_seconds, tuner.fit_seconds)
@@ -247,7 +257,7 @@ class _Plan:
 
     def _result(self, oracle, best, tracker, parent_id):
         """The best trial retrained, and how the search found it, as plain data."""
-        model, history = self._retrain(best) if self.options.retrain else (None, None)
+        model, history = self._retrain(best, within_budget=True) if self.options.retrain else (None, None)
         members = [best.trial_id]
         if model is not None and self.options.ensemble_size > 1:
             model, members = self._ensemble(oracle, best, model)
@@ -288,7 +298,11 @@ class _Plan:
         models, predictions = [model], [self.validation_predictions]
         refit_epochs = self.refit_epochs
         for trial in trials[1:]:
-            models.append(self._retrain(trial)[0])
+            if self._deadline_passed():
+                self._say(f"ensemble of {len(models)}: the time budget ended before member "
+                          f"{len(models) + 1} of {wanted}")
+                break
+            models.append(self._retrain(trial, within_budget=True)[0])
             predictions.append(self.validation_predictions)
         self.refit_epochs = refit_epochs  # the best's
         if all(p is not None for p in predictions):
@@ -375,7 +389,22 @@ class _Plan:
                 f"the time budget ({self.options.time_budget:g} s) ran out before the first trial")
         raise SearchFailed("search finished with no successful trial")
 
-    def _retrain(self, best):
+    def _deadline(self):
+        """When the time budget ends (`time.monotonic()`), None without one."""
+        left = self.oracle.budget_left() if self.oracle is not None else None
+        return None if left is None else time.monotonic() + left
+
+    def _deadline_passed(self):
+        deadline = self._deadline()
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _say(self, line):
+        """A line about the final training (printed with `progress`; the result's `final_notes`)."""
+        self.final_notes.append(line)
+        if self.options.progress:
+            print(line, flush=True)
+
+    def _retrain(self, best, within_budget=False):
         """The best configuration retrained for the full epoch budget (Hyperband's best trial may
         have had a short bracket), keeping the weights of the best validation epoch. It is seeded
         as its trial was, so a trial that ran the full budget is trained again the same way (what
@@ -397,7 +426,8 @@ class _Plan:
         keras.backend.clear_session()
         seed_trial(options.seed, best.trial_id)
         model = self.hypermodel.build(best.hyperparameters)
-        callbacks = []
+        deadline = self._deadline() if within_budget else None
+        callbacks = [] if deadline is None else [stop_at(deadline)]
         validation = (data.X_val, data.y_val) if len(data.X_val) else None
         monitor = self.objective if self.objective.startswith("val_") else f"val_{self.objective}"
         if validation:
@@ -405,9 +435,15 @@ class _Plan:
                 monitor=monitor, mode=objective_direction(self.objective),
                 patience=options.early_stopping_patience or options.max_epochs,
                 restore_best_weights=True))
+        started = time.monotonic()
         history = self.hypermodel.fit(best.hyperparameters, model, data.X_train, data.y_train,
                                       validation_data=validation, epochs=options.max_epochs,
                                       callbacks=callbacks, verbose=2 if options.verbose else 0)
+        trained = len(history.history.get("loss", [])) or 1
+        epoch_seconds = (time.monotonic() - started) / trained
+        if deadline is not None and trained < options.max_epochs and time.monotonic() >= deadline:
+            self._say(f"final training of trial {best.trial_id} stopped at the time budget's end "
+                      f"after {trained} of {options.max_epochs} epochs")
         self.refit_epochs = self.validation_predictions = None
         if not (options.refit and validation and isinstance(data.X_train, np.ndarray)):
             return float32_model(model), history  # streamed images: their split is files, kept as it is
@@ -416,13 +452,35 @@ class _Plan:
         epochs = cv_epochs or best_epoch(history.history.get(monitor), objective_direction(self.objective))
         if epochs is None:
             return float32_model(model), history
-        self.refit_epochs = max(1, round(epochs))
+        refit_epochs = max(1, round(epochs))
+        if deadline is not None:  # the refit takes every row: seconds per epoch grow with them
+            rows = len(data.X_train) + len(data.X_val)
+            needed = refit_epochs * epoch_seconds * rows / max(1, len(data.X_train))
+            if time.monotonic() + needed > deadline:
+                self._say(f"refit of trial {best.trial_id} skipped: it would take about "
+                          f"{needed:.0f} s, {max(0.0, deadline - time.monotonic()):.0f} s of the "
+                          f"time budget are left; the model keeps its validation fit")
+                return float32_model(model), history
+        self.refit_epochs = refit_epochs
         seed_trial(options.seed, best.trial_id)
         model = self.hypermodel.build(best.hyperparameters)
         self.hypermodel.fit(best.hyperparameters, model, np.concatenate([data.X_train, data.X_val]),
                             np.concatenate([data.y_train, data.y_val]), epochs=self.refit_epochs,
                             verbose=2 if options.verbose else 0)
         return float32_model(model), history
+
+
+def stop_at(deadline):
+    """A Keras callback that stops training at the end of the first epoch that ends past
+    `deadline` (`time.monotonic()`): at least one epoch runs."""
+    import keras
+
+    class StopAt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() >= deadline:
+                self.model.stop_training = True
+
+    return StopAt()
 
 
 def _fail_parent(tracker, parent_id):

@@ -385,6 +385,8 @@ def log_search(tracker, result, data, register_model, search_seconds, fit_second
                                  "trials_failed": int((result.trials["status"] != "COMPLETED").sum())})
     tracker.set_tags(parent, {"zoo.best_family": result.family, "zoo.stop_reason": result.stop_reason,
                               **({"zoo.refit_epochs": result.refit_epochs} if result.refit_epochs else {}),
+                              **({"zoo.final_training": "; ".join(result.final_notes)}
+                                 if result.final_notes else {}),
                               **({"zoo.ensemble_members": ",".join(result.members)}
                                  if result.members and len(result.members) > 1 else {})})
     if result.costs:

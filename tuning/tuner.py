@@ -11,6 +11,7 @@ import numpy as np
 
 from tuning import _kt_compat as kt_compat
 from tuning import checkpoints, deploy
+from tuning.oracles import EPOCH_SECONDS
 from zoo.tasks import CLASSIFICATION_TASKS
 
 STATUS = {"COMPLETED": "FINISHED"}
@@ -120,6 +121,7 @@ class ZooTuner(kt.Tuner):
         self._results = {}
         self._started = {}
         self.fit_seconds = 0.0
+        self._timing = {}  # trial id -> [seconds, epochs] of its fits
         self._trials_begun = 0
 
     # --- hooks -------------------------------------------------------------------------------
@@ -227,16 +229,20 @@ class ZooTuner(kt.Tuner):
         returned = {objective: score}
         if BEST_EPOCH in result:
             returned[BEST_EPOCH] = result[BEST_EPOCH]
+        # for the oracle only (what the final training will cost: tuning.oracles._TimeBudget)
+        seconds, epochs = self._timing.pop(trial.trial_id, (0.0, 0))
+        extra = {EPOCH_SECONDS: seconds / epochs} if epochs else {}
         if self.deployment is not None:  # the costs go to the oracle as the trial's metrics
             costs = self._costs(self._model, x, score)
-            returned.update(costs)
-            if self._reported is not None:
-                # a pruned search reported every epoch already, so Keras Tuner drops what this
-                # returns: the costs go with the last epoch's report again
-                step, value = self._reported
-                self.oracle.update_trial(trial.trial_id, {objective: value, **costs}, step=step)
+            extra.update(costs)
             result.update({k: v for k, v in costs.items() if np.isfinite(v)})
             self._feasibility[trial.trial_id] = _feasibility(self.deployment, costs)
+        returned.update(extra)
+        if self._reported is not None and extra:
+            # a pruned search reported every epoch already, so Keras Tuner drops what this
+            # returns: the costs and timing go with the last epoch's report again
+            step, value = self._reported
+            self.oracle.update_trial(trial.trial_id, {objective: value, **extra}, step=step)
         self._model = self._reported = None
         # the run's per-epoch history already holds `objective`; the final score goes in `score`
         self._results[trial.trial_id] = {"score": score, **result}
@@ -287,7 +293,11 @@ class ZooTuner(kt.Tuner):
         extra = {"initial_epoch": initial_epoch} if initial_epoch else {}
         history = self.hypermodel.fit(hp, model, x, y, validation_data=validation_data,
                                       epochs=epochs, callbacks=callbacks, verbose=self.fit_verbose, **extra)
-        self.fit_seconds += time.monotonic() - started
+        seconds = time.monotonic() - started
+        self.fit_seconds += seconds
+        timing = self._timing.setdefault(trial.trial_id, [0.0, 0])
+        timing[0] += seconds
+        timing[1] += len(history.history.get("loss", []))  # this fit's epochs (before a resume's)
         if keeper is not None:
             history = keeper.merged(history)
             if self.algorithm == "hyperband":
