@@ -146,10 +146,11 @@ def score_baseline(data, *, seed=None, fit_on=("train", "val"), score_on="test")
 def _estimator_and_inputs(data, fit_on, score_on, *, seed, target_dims):
     """`(name, estimator, X_fit, X_score)`: boosting on a table's raw columns or on flattened
     arrays, a linear model on an image's pixels."""
-    if data.frames is not None and data.schema is not None:
-        encode = _table_encoder(data.schema, _rows(data.frames, fit_on))
-        return (*_boosting(data.task, seed, target_dims), encode(_rows(data.frames, fit_on)),
-                encode(data.frames[score_on]))
+    if data.inputs is not None and data.schema is not None:
+        fit_inputs = _rows(data.inputs, fit_on)
+        encode = _table_encoder(data.schema, fit_inputs)
+        return (*_boosting(data.task, seed, target_dims), encode(fit_inputs),
+                encode(data.inputs[score_on]))
     X_fit = np.concatenate([_split(data, name)[0] for name in fit_on])
     X_score = _split(data, score_on)[0]
     if X_fit.ndim == 4:
@@ -179,10 +180,10 @@ def _split(data, name):
     return getattr(data, f"X_{name}"), getattr(data, f"y_{name}")
 
 
-def _rows(frames, names):
-    import pandas as pd
-
-    return pd.concat([frames[name] for name in names])
+def _rows(inputs, names):
+    """The raw inputs of several splits, in order, as one."""
+    return {column: np.concatenate([inputs[name][column] for name in names])
+            for column in inputs[names[0]]}
 
 
 def _mae(y_true, y_pred):
@@ -237,19 +238,19 @@ def _downscale(images):
 # === Tables ===
 
 
-def _table_encoder(schema, fit_rows):
-    """A function from raw rows to the boosting's DataFrame: one or more numeric columns per
-    feature, categories as pandas categoricals with the fit rows' vocabulary."""
-    from zoo.tabular import boolean_values, frame_to_inputs
+def _table_encoder(schema, fit_inputs):
+    """A function from raw inputs (`zoo.tabular.frame_to_inputs`) to the boosting's DataFrame:
+    one or more numeric columns per feature, categories as pandas categoricals with the fit
+    rows' vocabulary."""
+    from zoo.tabular import boolean_values
 
-    fit_inputs = frame_to_inputs(fit_rows, schema)
     vocabularies = {c.name: _vocabulary(_strings(fit_inputs[c.name].ravel())) for c in schema.features
                     if c.kind == "categorical"}
 
-    def encode(rows):
+    def encode(inputs):
         import pandas as pd
 
-        inputs, columns = frame_to_inputs(rows, schema), {}
+        columns, rows = {}, len(next(iter(inputs.values())))
         for column in schema.features:
             values = inputs[column.name].ravel()
             if column.kind == "categorical":
@@ -260,7 +261,7 @@ def _table_encoder(schema, fit_rows):
                 columns[column.name] = boolean_values(values)
             else:
                 columns[column.name] = values.astype("float64")
-        return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+        return pd.DataFrame(columns, index=pd.RangeIndex(rows))
 
     return encode
 

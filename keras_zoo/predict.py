@@ -161,25 +161,20 @@ class Predictor:
     def predict(self, frame):
         unseen = 0
         if self.tabular is not None:
-            from zoo.preprocessing import (
-                apply_vocabularies,
-                artifact_inputs,
-                count_unseen,
-            )
-            from zoo.tabular import Schema
+            from zoo.preprocessing import artifact_inputs, inputs_to_codes, unseen_rows
+            from zoo.tabular import Schema, frame_to_inputs
 
             schema = Schema.from_dict(self.tabular["schema"])
             _require_columns(frame, [c.name for c in schema.features])
-            unseen = count_unseen(self.tabular, frame)
+            raw = frame_to_inputs(frame, schema)  # the rows are read once, whatever takes them
+            codes = inputs_to_codes(schema, self.tabular["vocabularies"], raw)
+            unseen = int(unseen_rows(schema, raw, codes).sum())
             if self.model is not None and isinstance(self.model.input, dict):
-                from zoo.tabular import frame_to_inputs
-
-                return predict_raw(self.model, frame_to_inputs(frame, schema)), unseen
+                return predict_raw(self.model, raw), unseen
             if self.preprocessing.get("inputs") == "raw":  # the artifact takes the raw columns
-                inputs = artifact_inputs(self.tabular, frame)
+                inputs = artifact_inputs(self.tabular, inputs=raw)
                 names = [spec["name"] for spec in self.manifest["model"]["inputs"]]
                 return np.asarray(self.runner([inputs[name] for name in names])[0]), unseen
-            codes = apply_vocabularies(self.tabular, frame)
             return self._run(codes), unseen
         if self.model is not None and isinstance(self.model.input, dict):
             return self._predict_dict(frame), unseen

@@ -201,3 +201,49 @@ def test_zoo_evaluate_names_the_two_inputs_of_a_gnn(tmp_path):
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "takes 2 inputs ('features', 'adjacency')" in lines[0], err
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Every time a frame is read into raw inputs (`zoo.tabular.frame_to_inputs`): its rows."""
+    from zoo import tabular
+
+    calls, original = [], tabular.frame_to_inputs
+
+    def counted(frame, schema):
+        calls.append(len(frame))
+        return original(frame, schema)
+
+    monkeypatch.setattr(tabular, "frame_to_inputs", counted)
+    return calls
+
+
+def test_a_frame_is_read_once_by_fit_once_by_each_predict(reads):
+    """The tabular path is one pass: `fit` reads the frame into raw inputs once (schema, split,
+    statistics, codes and the baseline all take them), and `predict` and `zoo predict` read
+    their rows once (before, the training rows were read three times, and `zoo predict` read
+    each frame three times)."""
+    from keras_zoo import AutoModel
+
+    frame = generated_frame(200, seed=0)
+    model = AutoModel(max_trials=1, max_epochs=1, tracking=False, cv_below=0)
+    model.fit(frame, "label")
+    assert reads == [len(frame)]
+    assert model.baseline_ is not None
+    held_out = generated_frame(30, seed=1)
+    reads.clear()
+    model.predict(held_out.drop(columns=["label"]))
+    assert reads == [30]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_zoo_predict_reads_the_rows_once_in_every_format(csv_run, reads, fmt):
+    from keras_zoo.predict import Predictor, resolve
+
+    folder, run, held_out = csv_run
+    assert run.returncode == 0, run.stderr[-3000:]
+    path, manifest = resolve(folder / "out", fmt)
+    predictor = Predictor(path, fmt, manifest)
+    reads.clear()
+    _, unseen = predictor.predict(held_out)
+    assert reads == [len(held_out)] and unseen == 1

@@ -49,6 +49,7 @@ class Dataset:
     target_stats: tuple = None
     schema: object = None  # frames: the inferred zoo.tabular.Schema
     frames: dict = None  # frames: the raw rows of each split ("train", "val", "test")
+    inputs: dict = None  # frames: each split's rows as raw inputs (zoo.tabular.frame_to_inputs)
     notes: list = dataclasses.field(default_factory=list)
     series: dict = None  # windows (zoo.series): window, horizon, season, target index, split times
 
@@ -479,7 +480,8 @@ def dataset_from_frame(frame, *, target, task=None, columns=None, test_size=0.2,
                        seed=0, name="frame"):
     """A `Dataset` from a DataFrame with a `target` column: column kinds inferred (or set in
     `columns`), rows with a missing target dropped and counted, a seeded (stratified) split, and a
-    `TabularPreprocessor` fitted on the training rows; `X_*` are its codes matrices."""
+    `TabularPreprocessor` fitted on the training rows; `X_*` are its codes matrices. The frame is
+    read into raw inputs (`tabular.frame_to_inputs`) once: `inputs` holds each split's."""
     from zoo import tabular
     from zoo.preprocessing import TabularPreprocessor, target_stats
 
@@ -503,12 +505,16 @@ def dataset_from_frame(frame, *, target, task=None, columns=None, test_size=0.2,
     train, val, test = split_indices(len(frame), stratify=stratify, test_size=test_size,
                                      val_size=val_size, seed=seed)
     frames = {"train": frame.iloc[train], "val": frame.iloc[val], "test": frame.iloc[test]}
-    preprocessor = TabularPreprocessor(schema, frames["train"])
-    X = {split: preprocessor.encode_frame(part) for split, part in frames.items()}
+    # the frame is read into raw inputs once; each split takes its rows of them
+    every_row = tabular.frame_to_inputs(frame, schema)
+    inputs = {split: {name: values[index] for name, values in every_row.items()}
+              for split, index in (("train", train), ("val", val), ("test", test))}
+    preprocessor = TabularPreprocessor.from_inputs(schema, inputs["train"])
+    X = {split: preprocessor.encode_inputs(part) for split, part in inputs.items()}
     num_outputs = 1 if resolved in ("binary", "regression") else len(class_names)
     return Dataset(X["train"], y[train], X["val"], y[val], X["test"], y[test], task=resolved,
                    num_outputs=num_outputs, class_names=class_names,
                    feature_names=[c.name for c in schema.features], name=name,
                    preprocessor=preprocessor,
                    target_stats=target_stats(y[train]) if resolved == "regression" else None,
-                   schema=schema, frames=frames, notes=notes)
+                   schema=schema, frames=frames, inputs=inputs, notes=notes)

@@ -122,19 +122,30 @@ class TabularPreprocessor:
     """
 
     def __init__(self, schema, train_frame, options=None):
+        self._adapt(schema, tabular.frame_to_inputs(train_frame, schema), options)
+
+    @classmethod
+    def from_inputs(cls, schema, train_inputs, options=None):
+        """Fitted on the training rows already turned into raw inputs (`tabular.frame_to_inputs`,
+        as `zoo.data.dataset_from_frame` turns a whole frame once and splits the result)."""
+        preprocessor = cls.__new__(cls)
+        preprocessor._adapt(schema, train_inputs, options)
+        return preprocessor
+
+    def _adapt(self, schema, inputs, options):
         self.schema = schema
         self.options = options or FeatureOptions()
-        inputs = tabular.frame_to_inputs(train_frame, schema)
         self.vocabularies = {
             c.name: _vocabulary(inputs[c.name][:, 0], c.source) for c in schema.features if c.kind == "categorical"
         }
         empty = [name for name, vocabulary in self.vocabularies.items() if not vocabulary]
         if empty:
+            rows = len(inputs[empty[0]])
             raise InvalidParameterError(
                 f"`data.columns.{empty[0]}` has no value in the training split, so it has no categories; "
-                f"set `data.columns.{empty[0]}: drop`. Received: {len(train_frame)} training rows, all missing"
+                f"set `data.columns.{empty[0]}: drop`. Received: {rows} training rows, all missing"
             )
-        self.statistics = _statistics(schema.features, self.encode_frame(train_frame))
+        self.statistics = _statistics(schema.features, self.encode_inputs(inputs))
         self.feature_names = _feature_names(schema.features, self.vocabularies, self.statistics)
         self._encoder_model = self._feature_model = None
 
@@ -179,11 +190,16 @@ class TabularPreprocessor:
 
     def encode_frame(self, frame):
         """(n, n_features) float32 codes, what encoder_model computes from frame_to_inputs(frame)."""
-        return apply_vocabularies({"schema": self.schema.to_dict(), "vocabularies": self.vocabularies}, frame)
+        return self.encode_inputs(tabular.frame_to_inputs(frame, self.schema))
+
+    def encode_inputs(self, inputs):
+        """The codes of rows already turned into raw inputs (`tabular.frame_to_inputs`)."""
+        return inputs_to_codes(self.schema, self.vocabularies, inputs)
 
     def count_unseen(self, frame):
         """Rows with at least one non-missing category outside the training vocabulary."""
-        return count_unseen(self.to_dict(), frame)
+        inputs = tabular.frame_to_inputs(frame, self.schema)
+        return int(unseen_rows(self.schema, inputs, self.encode_inputs(inputs)).sum())
 
     @property
     def encoder_model(self):
@@ -393,12 +409,13 @@ def build_artifact_encoder(description):
     return keras.Model(inputs, StackCodes(name="stack-codes")(codes), name="artifact_encoder")
 
 
-def artifact_inputs(description, frame):
+def artifact_inputs(description, frame=None, *, inputs=None):
     """{input name: (n, 1) array}: what an artifact exported with raw inputs takes for the rows of
-    `frame`: the categories' own values (str objects, "" when missing, or float32 codes), every
-    other column as in the codes matrix (float32; dates as days since 1970-01-01)."""
+    `frame` (or of its raw `inputs`, `tabular.frame_to_inputs`): the categories' own values (str
+    objects, "" when missing, or float32 codes), every other column as in the codes matrix
+    (float32; dates as days since 1970-01-01)."""
     schema = tabular.Schema.from_dict(description["schema"])
-    raw = tabular.frame_to_inputs(frame, schema)
+    raw = tabular.frame_to_inputs(frame, schema) if inputs is None else inputs
     inputs = {}
     for column, spec in zip(schema.features, artifact_input_specs(description)):
         values = raw[column.name][:, 0]
@@ -556,10 +573,14 @@ def apply_vocabularies(description, frame):
     """The codes matrix of `frame` from TabularPreprocessor.to_dict()'s output alone (no Keras):
     what a TFLite/ONNX deployment computes before calling the model. Equals encode_frame."""
     schema = tabular.Schema.from_dict(description["schema"])
-    inputs = tabular.frame_to_inputs(frame, schema)
-    vocabularies = description["vocabularies"]
+    return inputs_to_codes(schema, description["vocabularies"], tabular.frame_to_inputs(frame, schema))
+
+
+def inputs_to_codes(schema, vocabularies, inputs):
+    """The codes matrix (n, n_features) float32 of raw inputs (`tabular.frame_to_inputs`)."""
     columns = [_column_codes(c, inputs[c.name][:, 0], vocabularies.get(c.name)) for c in schema.features]
-    return np.stack(columns, axis=1).astype("float32") if columns else np.zeros((len(frame), 0), "float32")
+    rows = len(next(iter(inputs.values()))) if inputs else 0
+    return np.stack(columns, axis=1).astype("float32") if columns else np.zeros((rows, 0), "float32")
 
 
 def count_unseen(description, frame):
@@ -567,14 +588,20 @@ def count_unseen(description, frame):
     from TabularPreprocessor.to_dict()'s output alone (what `zoo predict` reports)."""
     schema = tabular.Schema.from_dict(description["schema"])
     inputs = tabular.frame_to_inputs(frame, schema)
-    codes = apply_vocabularies(description, frame)
-    unseen = np.zeros(len(frame), dtype=bool)
+    codes = inputs_to_codes(schema, description["vocabularies"], inputs)
+    return int(unseen_rows(schema, inputs, codes).sum())
+
+
+def unseen_rows(schema, inputs, codes):
+    """Per row: whether a non-missing category is outside its vocabulary (code 0), from the
+    rows' raw inputs and their codes."""
+    unseen = np.zeros(len(codes), dtype=bool)
     for position, column in enumerate(schema.features):
         if column.kind == "categorical":
             raw = inputs[column.name][:, 0]
             present = raw != "" if column.source == "string" else ~np.isnan(raw.astype("float32"))
             unseen |= present & (codes[:, position] == 0)
-    return int(unseen.sum())
+    return unseen
 
 
 def _column_codes(column, raw, vocabulary):
