@@ -37,6 +37,9 @@ SCRIPTS = [
 ]
 # scripts run on their own (longer than the rest); their saved JSON is rendered here, never run
 STANDALONE = [("deployment", (11,)), ("deployment_cnn", (12,))]
+# the quality benchmarks (issue targets against the simplest strong baselines), run on their own
+# for hours; their saved JSON (benchmarks/results/<name>.json) is summarized here
+QUALITY = [("tabular_quality", 13, 120), ("tabular_quality_300", 14, 300), ("series_quality", 15, 120)]
 TITLES = {1: "Tracking overhead", 2: "Per-trial fixed overhead", 3: "Search quality at equal wall budget",
           4: "Exported inference latency", 5: "Cold start", 6: "Memory across trials",
           7: "Distributed scaling", 8: "Peer: AutoKeras"}
@@ -72,6 +75,65 @@ def run_script(name, figures, json_path, quick, timeout):
     print(f"[run_all] {name}: {wall:.0f} s wall, {used:.0f} s CPU; "
           + "; ".join(f"fig {r['figure']} {r['status']} {r['value']}" for r in records), flush=True)
     return records
+
+
+def quality_records(json_dir):
+    """Figures 13-15 from the quality benchmarks' saved results (those present)."""
+    records = []
+    for name, number, budget in QUALITY:
+        path = os.path.join(json_dir, f"{name}.json")
+        if not os.path.exists(path):
+            continue
+        with open(path) as handle:
+            saved = json.load(handle)
+        seeds = sorted({run["seed"] for run in saved["runs"]})
+        machine = dict(saved.get("machine") or {})
+        script = name.split("_quality")[0] + "_quality"
+        command = f"python benchmarks/{script}.py --budget {budget:g} --seeds {' '.join(map(str, seeds))}"
+        if name.startswith("series"):
+            records.append(_series_record(number, saved, budget, seeds, command))
+        else:
+            records.append(_tables_record(number, saved, budget, seeds, command))
+        records[-1]["notes"].append(f"written at commit {machine.get('commit', 'unknown')}; the runs' "
+                                    "own rows and seeds: benchmarks/results/" + f"{name}.json")
+        records[-1].update(machine=machine,
+                           wall_s=round(sum(run["seconds"] for run in saved["runs"]), 1))
+    return records
+
+
+def _tables_record(number, saved, budget, seeds, command):
+    summary = saved["summary"]["defaults"]
+    mean, worst = summary["mean_gap_points"], summary["worst_gap_points"]
+    table = [["table", "task", "rows", "metric", "ours (mean ± sd)", "HistGradientBoosting",
+              "gap (points)", "s/run"]]
+    for row in saved["tables"]:
+        if row["variant"] == "defaults":
+            table.append([row["table"], row["task"], str(row["rows"]), row["metric"],
+                          f"{row['ours']:.3f} ± {row['ours_sd']:.3f}", f"{row['baseline']:.3f}",
+                          f"{row['gap_points']:+.1f}", f"{row['seconds']:.0f}"])
+    return _common.figure(
+        number, f"Tables vs HistGradientBoosting at {budget:g} s", metric="mean gap, worst gap (points)",
+        value=f"{mean:+.1f}, {worst:+.1f}", target="mean >= -1, worst >= -3",
+        passed=mean >= -1 and worst >= -3, table=table, command=command,
+        notes=[f"{summary['tables']} tables, seeds {', '.join(map(str, seeds))}; accuracy (R² for "
+               "regression) on each run's test split, HistGradientBoosting on the same training rows"])
+
+
+def _series_record(number, saved, budget, seeds, command):
+    summary = saved["summary"]
+    table = [["series", "window / season", "ours MASE", "naive", "seasonal naive", "wins", "s/run"]]
+    for row in saved["series"]:
+        table.append([row["series"], f"{row['window']} / {row['season']}",
+                      f"{row['ours']:.3f} ± {row['ours_sd']:.3f}", f"{row['naive']:.3f}",
+                      f"{row['seasonal_naive']:.3f}", f"{row['wins']}/{row['seeds']}",
+                      f"{row['seconds']:.0f}"])
+    return _common.figure(
+        number, f"Series vs the naive forecast at {budget:g} s", metric="series at or below the naive MASE",
+        value=f"{summary['series_at_or_below_naive']} of {summary['series']}",
+        target="every series", passed=summary["series_at_or_below_naive"] == summary["series"],
+        table=table, command=command,
+        notes=[f"runs at or below the naive forecast: {summary['runs_at_or_below_naive']} of "
+               f"{summary['runs']} (seeds {', '.join(map(str, seeds))})"])
 
 
 def git_state():
@@ -121,7 +183,7 @@ def render(records, quick, command, json_dir):
         "",
         f"Machine: {first['cores']} cores, {first['cpu_model']}, Python {first['python']}, "
         f"{first['platform']}; code at commit {commit}"
-        + (" with uncommitted changes by other developers in zoo/tuning/export/evaluation" if dirty else "")
+        + (" with uncommitted changes in zoo/tuning/export/evaluation" if dirty else "")
         + ".",
         "",
         "Library versions: " + ", ".join(f"{k} {v}" for k, v in first["versions"].items() if v) + ".",
@@ -144,8 +206,10 @@ def render(records, quick, command, json_dir):
     for r in records:
         lines += [f"## {r['figure']}. {r['title']}", "",
                   f"**{r['metric']}: {_value(r)}** (target {r['target']}): **{r['status'].upper()}**", "",
-                  f"Command: `{r.get('command')}`" + (" --quick" if quick else "") + f" · date {r.get('date', '')}"
-                  + f" · {r.get('wall_s', '?')} s wall, {r.get('cpu_s', '?')} s CPU", ""]
+                  f"Command: `{r.get('command')}`" + (" --quick" if quick else "")
+                  + (f" · date {r['date']}" if r.get("date") else "")
+                  + f" · {r.get('wall_s', '?')} s wall"
+                  + (f", {r['cpu_s']} s CPU" if r.get("cpu_s") is not None else ""), ""]
         lines += _table(r.get("table"))
         if r.get("table"):
             lines.append("")
@@ -205,6 +269,7 @@ def main(argv=None):
             if os.path.exists(json_path):
                 with open(json_path) as handle:
                     records += json.load(handle)
+        records += quality_records(json_dir)
     present = {r["figure"] for r in records}
     for name, figures in SCRIPTS:  # a figure with no saved result says so rather than vanishing
         for number in figures:

@@ -21,8 +21,9 @@ naive forecast is the missing value); the naive MASEs are then recomputed on the
 with the gap carried forward, as the run's baseline and the model's own graph fill it
 (`filled_naive_mase`), and the row's `recomputed` names them (`*` in the table).
 
-`search.time_budget` bounds the search; the best trial's retraining and the refit on train + val
-rows come after it, so a run's seconds exceed its budget.
+`search.time_budget` holds the search and the best trial's retraining and refit together (no trial
+starts once the time left is what they are expected to take); a run's seconds add the data
+loading, the test report and the trial running when the budget ended.
 
 The series (a CSV of a date column and the target, one row per step; a missing step is a row
 with an empty target):
