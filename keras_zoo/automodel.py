@@ -115,7 +115,10 @@ class AutoModel(BaseEstimator):
 
     # === fitting ==================================================================================
     def fit(self, X, y=None, *, validation_data=None):
-        """Search, retrain the best configuration, keep it; returns `self`."""
+        """Search, retrain the best configuration, keep it; returns `self`.
+
+        `validation_data`: `(X_val, y_val)`, the rows the trials (and the baseline) are scored on
+        instead of a `val_size` share of `X`; with a frame, `y_val` may name its target column."""
         from zoo._backend import check_backend
 
         check_backend()
@@ -238,9 +241,25 @@ class AutoModel(BaseEstimator):
             from sklearn.preprocessing import LabelEncoder
 
             self.classes_ = LabelEncoder().fit(labels).classes_
-        if validation_data is not None:
+        if validation_data is not None and data.inputs is not None:
+            data.X_val, data.y_val = self._validation_frame(data, *validation_data)
+        elif validation_data is not None:
             data.X_val, data.y_val = self._encode(data, *validation_data)
         return data
+
+    def _validation_frame(self, data, X, y):
+        """A frame's own validation rows (`y`: labels, or the frame's target column by name): its
+        codes and labels, its raw inputs kept in `data.inputs` so that the baseline is scored on
+        the same rows; the frame is read once."""
+        from zoo.data import read_csv
+        from zoo.tabular import frame_to_inputs
+
+        frame = read_csv(X) if isinstance(X, (str, os.PathLike)) else X
+        if isinstance(y, str) and hasattr(frame, "columns") and y in frame.columns:
+            y = frame[y]
+        inputs = frame_to_inputs(frame, data.schema)
+        data.inputs["val"] = inputs
+        return data.preprocessor.encode_inputs(inputs), self._labels(data, y)
 
     def _task_for(self, y, task):
         """The task: the parameter's, else what AutoClassifier/AutoRegressor are, else inferred."""
@@ -275,6 +294,10 @@ class AutoModel(BaseEstimator):
         return data.preprocessor.encode_frame(frame)
 
     def _encode(self, data, X, y):
+        return self._features(X, data), self._labels(data, y)
+
+    @staticmethod
+    def _labels(data, y):
         y = np.asarray(y)
         if data.class_names:
             lookup = {name: index for index, name in enumerate(data.class_names)}
@@ -282,10 +305,8 @@ class AutoModel(BaseEstimator):
             if unknown:
                 raise InvalidParameterError(
                     f"`y` holds labels not seen in training. Received: {', '.join(unknown[:5])}")
-            y = np.asarray([lookup[str(v)] for v in y], dtype="int64")
-        else:
-            y = y.astype("float32")
-        return self._features(X, data), y
+            return np.asarray([lookup[str(v)] for v in y], dtype="int64")
+        return y.astype("float32")
 
     def _outputs(self, X):
         check_is_fitted(self, "model_")

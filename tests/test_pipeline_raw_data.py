@@ -247,3 +247,19 @@ def test_zoo_predict_reads_the_rows_once_in_every_format(csv_run, reads, fmt):
     reads.clear()
     _, unseen = predictor.predict(held_out)
     assert reads == [len(held_out)] and unseen == 1
+
+
+def test_a_frames_validation_data_is_read_once_and_scores_the_baseline(reads):
+    """`fit(frame, target, validation_data=(rows, labels))`: the search and the baseline are
+    scored on those rows (before, the baseline looked for them in the empty validation split of
+    the training frame and `fit` failed), each frame read once."""
+    from keras_zoo import AutoModel
+
+    frame, held = generated_frame(200, seed=0), generated_frame(60, seed=2)
+    model = AutoModel(max_trials=1, max_epochs=1, tracking=False, cv_below=0)
+    model.fit(frame, "label", validation_data=(held.drop(columns=["label"]), held["label"]))
+    assert reads == [200, 60]
+    assert len(model.data_.y_val) == 60 and model.baseline_.name == "HistGradientBoostingClassifier"
+    by_name = AutoModel(max_trials=1, max_epochs=1, tracking=False, cv_below=0)
+    by_name.fit(frame, "label", validation_data=(held, "label"))  # the target column by name
+    assert by_name.baseline_score_ == model.baseline_score_
