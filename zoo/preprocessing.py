@@ -583,18 +583,9 @@ def inputs_to_codes(schema, vocabularies, inputs):
     return np.stack(columns, axis=1).astype("float32") if columns else np.zeros((rows, 0), "float32")
 
 
-def count_unseen(description, frame):
-    """Rows of `frame` with at least one non-missing category outside the training vocabulary,
-    from TabularPreprocessor.to_dict()'s output alone (what `zoo predict` reports)."""
-    schema = tabular.Schema.from_dict(description["schema"])
-    inputs = tabular.frame_to_inputs(frame, schema)
-    codes = inputs_to_codes(schema, description["vocabularies"], inputs)
-    return int(unseen_rows(schema, inputs, codes).sum())
-
-
 def unseen_rows(schema, inputs, codes):
     """Per row: whether a non-missing category is outside its vocabulary (code 0), from the
-    rows' raw inputs and their codes."""
+    rows' raw inputs and their codes (what `zoo predict` reports)."""
     unseen = np.zeros(len(codes), dtype=bool)
     for position, column in enumerate(schema.features):
         if column.kind == "categorical":
