@@ -13,7 +13,8 @@ import pytest
 
 from tuning import search
 from tuning.hypermodel import ZooHyperModel
-from tuning.oracles import EPOCH_SECONDS, _hyperband_shape, make_oracle, random_start
+from tuning.oracles import (EPOCH_SECONDS, FINAL_MARGIN, FIT_SECONDS, TRIAL_SECONDS, _hyperband_shape,
+                            make_oracle, random_start)
 from zoo.data import load_dataset
 
 
@@ -209,13 +210,14 @@ def test_a_time_budget_alone_bounds_the_search_not_ten_trials(tmp_path, iris, ca
     assert result._plan.oracle.max_trials > 1000  # (a fast machine ran 15 trials here in 6 s)
 
 
-def _toy_trial(oracle, epoch_seconds):
-    """A trial asked of the oracle and, if it started, completed at `epoch_seconds` an epoch;
-    its status when asked."""
+def _toy_trial(oracle, epoch_seconds, fit_seconds=0.0, trial_seconds=0.0):
+    """A trial asked of the oracle and, if it started, completed at `epoch_seconds` an epoch
+    (`fit_seconds` more a fit, `trial_seconds` in all); its status when asked."""
     trial = oracle.create_trial("tuner0")
     status = trial.status
     if status == "RUNNING":
-        oracle.update_trial(trial.trial_id, {"score": 1.0, EPOCH_SECONDS: epoch_seconds})
+        oracle.update_trial(trial.trial_id, {"score": 1.0, EPOCH_SECONDS: epoch_seconds,
+                                             FIT_SECONDS: fit_seconds, TRIAL_SECONDS: trial_seconds})
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
     return status
@@ -223,23 +225,45 @@ def _toy_trial(oracle, epoch_seconds):
 
 @pytest.mark.parametrize("final_epochs", [0, 20])
 def test_the_time_budget_keeps_what_the_final_training_will_take(tmp_path, final_epochs):
-    """A 1000 s budget, trials at 60 s an epoch: 20 epochs of final training would take 1200 s,
-    so no trial follows the first (without a final training, trials go on)."""
+    """A 1000 s budget, trials at 60 s an epoch and 5 s more a fit: 20 epochs in 2 fits of final
+    training would take 2 x (1200 + 3 x 5) s, so no trial follows the first (without a final
+    training, trials go on)."""
     oracle = make_oracle("random", objective=kt.Objective("score", "max"), max_trials=5,
-                         max_epochs=10, seed=0, time_budget=1000, final_epochs=final_epochs)
+                         max_epochs=10, seed=0, time_budget=1000, final_epochs=final_epochs,
+                         final_fits=2 if final_epochs else 0)
     space = kt.HyperParameters()
     space.Int("x", 0, 10_000)
     oracle._set_project_dir(str(tmp_path), "toy")
     oracle.update_space(space)
-    assert _toy_trial(oracle, 60.0) == "RUNNING"  # nothing measured yet: the first runs
-    assert oracle.final_training_seconds() == 60.0 * final_epochs
-    second = _toy_trial(oracle, 60.0)
+    assert _toy_trial(oracle, 60.0, 5.0) == "RUNNING"  # nothing measured yet: the first runs
+    # one fit more than the final training's two: the first model of a process is its slowest
+    assert oracle.final_training_seconds() == (FINAL_MARGIN * (60.0 * 20 + 5.0 * 3) if final_epochs else 0)
+    second = _toy_trial(oracle, 60.0, 5.0)
     if final_epochs:
         assert second == "STOPPED"
         assert oracle.stop_reason() == ("time budget 1000 s spent after 1 trials, the last 1000 s "
                                         "of it kept for the final training")
     else:
         assert second == "RUNNING" and oracle.stop_reason() is None
+
+
+def test_no_trial_starts_that_would_end_past_the_time_kept(tmp_path):
+    """Trials of 300 s, no final training: with 140 s of 1000 left, a trial would end, on
+    average, past the budget's end, so none starts; with 160 s left one does."""
+    oracle = make_oracle("random", objective=kt.Objective("score", "max"), max_trials=5,
+                         max_epochs=10, seed=0, time_budget=1000)
+    space = kt.HyperParameters()
+    space.Int("x", 0, 10_000)
+    oracle._set_project_dir(str(tmp_path), "toy")
+    oracle.update_space(space)
+    assert _toy_trial(oracle, 30.0, 0.0, 300.0) == "RUNNING"
+    oracle.start_budget(1000)
+    oracle._spent_before = 840.0
+    assert _toy_trial(oracle, 30.0, 0.0, 300.0) == "RUNNING"
+    oracle.start_budget(1000)
+    oracle._spent_before = 860.0
+    assert _toy_trial(oracle, 30.0, 0.0, 300.0) == "STOPPED"
+    assert oracle.stop_reason() == "time budget 1000 s spent after 2 trials"
 
 
 def test_the_final_training_stops_at_the_end_of_the_time_budget(tmp_path, iris, capsys):
@@ -251,7 +275,8 @@ def test_the_final_training_stops_at_the_end_of_the_time_budget(tmp_path, iris, 
                     directory=str(tmp_path / "s"))
     plan = result._plan
     trial = plan.oracle.trials[result.trial_id]
-    assert trial.metrics.get_last_value(EPOCH_SECONDS) > 0  # each trial measures its epochs
+    for metric in (EPOCH_SECONDS, FIT_SECONDS, TRIAL_SECONDS):  # each trial measures its fits
+        assert trial.metrics.get_last_value(metric) > 0
     assert plan.final_epochs() == 0  # retrain=False: the trials have the whole budget
     plan.oracle.time_budget = plan.oracle.budget_spent()  # the budget ends now
     capsys.readouterr()

@@ -155,14 +155,19 @@ def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, iri
 
 
 def test_cross_validation_scores_are_the_mean_over_folds(tmp_path, iris, store):
+    """Each fold trains the trial's one model from the same start (weights and optimizer as
+    built), so its train function is traced once a trial, not once a fold."""
     from sklearn.model_selection import StratifiedKFold
 
-    fits = []
+    fits, starts = [], []
 
     class Recording(ZooHyperModel):
         def fit(self, hp, model, x=None, y=None, validation_data=None, **kwargs):
+            starts.append((model, [w.copy() for w in model.get_weights()],
+                           [np.array(v) for v in model.optimizer.variables]))
             history = super().fit(hp, model, x, y, validation_data=validation_data, **kwargs)
             fits.append((x, validation_data, max(history.history["val_accuracy"])))
+            starts[-1] += (model.train_function,)
             return history
 
     hypermodel = Recording(["mlp"], input_shape=iris.input_shape, num_outputs=3, task="multiclass")
@@ -174,6 +179,12 @@ def test_cross_validation_scores_are_the_mean_over_folds(tmp_path, iris, store):
     y = np.concatenate([iris.y_train, iris.y_val])
     splits = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=0).split(X, y))
     assert len(fits) == 3
+    model, weights, optimizer, traced = starts[0]
+    assert all(v.size == 1 or not v.any() for v in optimizer)  # as built: no step taken yet
+    for other, other_weights, other_optimizer, other_traced in starts[1:]:
+        assert other is model and other_traced is traced
+        for first, later in zip([*weights, *optimizer], [*other_weights, *other_optimizer]):
+            np.testing.assert_array_equal(first, later)
     for (x_fit, (x_val, y_val), _), (train_index, val_index) in zip(fits, splits):
         np.testing.assert_array_equal(x_fit, X[train_index])
         np.testing.assert_array_equal(x_val, X[val_index])

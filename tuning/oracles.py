@@ -14,7 +14,14 @@ from tuning import _kt_compat as kt_compat
 from tuning.deploy import DeploymentAware
 from tuning.pruning import Pruning
 
-EPOCH_SECONDS = "epoch_seconds"  # a trial's metric: its mean seconds per training epoch
+EPOCH_SECONDS = "epoch_seconds"  # a trial's metric: its seconds per training epoch
+# the final training takes more than its trials' medians say: its refit has more rows (all of
+# them, against a trial's training split or folds), and it runs in a process that has not built
+# the model before; the time kept is this many times the trials' estimate
+FINAL_MARGIN = 2.0
+TRIAL_SECONDS = "trial_seconds"  # a trial's metric: the seconds its fits took
+FIT_SECONDS = "fit_seconds"  # a trial's metric: what a fit of a fresh model costs beyond its epochs
+# (the build, and the tracing in its first epoch)
 
 
 class EvolutionOracle(kt.Oracle):
@@ -121,8 +128,10 @@ class EvolutionOracle(kt.Oracle):
 class _TimeBudget:
     """Mixin: the `time_budget` seconds hold the trials and the final training. No new trial
     starts once the time left is what the final training is expected to take (`final_epochs`
-    epochs at the completed trials' median seconds per epoch, `EPOCH_SECONDS`); the running ones
-    finish.
+    epochs at the completed trials' median seconds per epoch, `EPOCH_SECONDS`, and `final_fits`
+    fresh models at their median cost beyond the epochs, `FIT_SECONDS`, with `FINAL_MARGIN`),
+    or would be before a trial of the median length (`TRIAL_SECONDS`) is half over: a running
+    trial finishes.
 
     The seconds spent are part of the oracle's saved state, so a search resumed after its
     process died goes on with what is left of its budget, not a fresh one (time since the last
@@ -130,6 +139,7 @@ class _TimeBudget:
 
     time_budget = None
     final_epochs = 0  # epochs of the final training (tuning.search: 0 when there is none)
+    final_fits = 0  # the models it builds and trains
     _budget_start = None
     _spent_before = 0.0
 
@@ -148,16 +158,28 @@ class _TimeBudget:
         return max(0.0, self.time_budget - self.budget_spent())
 
     def final_training_seconds(self):
-        """What the final training is expected to take: `final_epochs` epochs at the median
-        seconds per epoch of the completed trials (0 before the first one ends)."""
-        rates = [trial.metrics.get_last_value(EPOCH_SECONDS) for trial in self.trials.values()
-                 if trial.status == TrialStatus.COMPLETED and trial.metrics.exists(EPOCH_SECONDS)]
-        return self.final_epochs * float(np.median(rates)) if rates and self.final_epochs else 0.0
+        """What the final training is expected to take: `final_epochs` epochs and `final_fits`
+        fits' overheads at the completed trials' medians (0 before the first one ends)."""
+        if not self.final_epochs:
+            return 0.0
+        # one fit more: the first model a process builds after the search is its slowest (about
+        # 3 s against the trials' 1-2 s on a 300-row table)
+        expected = (self.final_epochs * self.median_metric(EPOCH_SECONDS)
+                    + (self.final_fits + 1) * self.median_metric(FIT_SECONDS))
+        return FINAL_MARGIN * expected
+
+    def median_metric(self, metric):
+        """The completed trials' median `metric` (0 when none has it)."""
+        values = [trial.metrics.get_last_value(metric) for trial in self.trials.values()
+                  if trial.status == TrialStatus.COMPLETED and trial.metrics.exists(metric)]
+        return float(np.median(values)) if values else 0.0
 
     def populate_space(self, trial_id):
         if self.time_budget:
             kept = self.final_training_seconds()
-            if self.budget_left() <= kept:
+            # a trial that starts runs to its end: one is started only while it would end, on
+            # average, before the time kept (it may end half a trial either side)
+            if self.budget_left() <= kept + 0.5 * self.median_metric(TRIAL_SECONDS):
                 reason = f"time budget {self.time_budget:g} s spent after {len(self.trials)} trials"
                 if kept:
                     reason += f", the last {min(kept, self.time_budget):.0f} s of it kept for the final training"
@@ -362,11 +384,11 @@ def random_start(max_trials):
 
 
 def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budget=None,
-                max_consecutive_failures=3, pruner="none", deployment=None, final_epochs=0):
+                max_consecutive_failures=3, pruner="none", deployment=None, final_epochs=0, final_fits=0):
     """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution',
     'tpe'). `max_trials`, `max_epochs` and `time_budget` bound every one of them: no trial
-    starts after `max_trials` trials or once the budget is spent (less what `final_epochs`
-    epochs of final training are expected to take), none trains more than `max_epochs`;
+    starts after `max_trials` trials or once the budget is spent (less what a final training of
+    `final_epochs` epochs in `final_fits` fits is expected to take), none trains more than `max_epochs`;
     `oracle.stop_reason()` says which bound ended the search."""
     kt_compat.atomic_state_files()  # its state files survive a SIGKILL mid-write
     common = {"objective": objective, "seed": seed,
@@ -387,7 +409,7 @@ def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budg
     else:
         oracle = {"random": RandomOracle, "grid": GridOracle}[algorithm](max_trials=max_trials, **common)
     oracle.start_budget(time_budget)
-    oracle.final_epochs = final_epochs
+    oracle.final_epochs, oracle.final_fits = final_epochs, final_fits
     oracle.set_pruner(pruner)
     oracle.set_deployment(deployment)
     return oracle

@@ -203,7 +203,8 @@ class _Plan:
             options.algorithm, objective=kt.Objective(self.objective, objective_direction(self.objective)),
             max_trials=self.max_trials, max_epochs=options.max_epochs, seed=options.seed,
             time_budget=options.time_budget, max_consecutive_failures=options.max_consecutive_failures,
-            pruner=options.pruner, deployment=self.deployment, final_epochs=self.final_epochs())
+            pruner=options.pruner, deployment=self.deployment, final_epochs=self.final_epochs(),
+            final_fits=self.final_fits())
 
     def final_epochs(self):
         """The epochs the final training runs at most, which the time budget keeps for it: the
@@ -211,7 +212,12 @@ class _Plan:
         options = self.options
         if not options.retrain:
             return 0
-        return options.max_epochs * (2 if options.refit else 1) * options.ensemble_size
+        return options.max_epochs * self.final_fits()
+
+    def final_fits(self):
+        """The models the final training builds and trains (0 without one)."""
+        options = self.options
+        return (2 if options.refit else 1) * options.ensemble_size if options.retrain else 0
 
     def make_tuner(self, oracle, tracker, parent_id, overwrite, progress):
         from tuning.tuner import ZooTuner
@@ -419,15 +425,18 @@ class _Plan:
         import keras
         import numpy as np
 
-        from tuning.tuner import BEST_EPOCH, best_epoch, seed_trial
+        from tuning.oracles import FIT_SECONDS
+        from tuning.tuner import BEST_EPOCH, EpochClock, best_epoch, seed_trial
         from zoo.images import float32_model
 
         data, options = self.data, self.options
         keras.backend.clear_session()
+        building = time.monotonic()
         seed_trial(options.seed, best.trial_id)
         model = self.hypermodel.build(best.hyperparameters)
         deadline = self._deadline() if within_budget else None
-        callbacks = [] if deadline is None else [stop_at(deadline)]
+        clock = EpochClock()
+        callbacks = [clock] if deadline is None else [clock, stop_at(deadline)]
         validation = (data.X_val, data.y_val) if len(data.X_val) else None
         monitor = self.objective if self.objective.startswith("val_") else f"val_{self.objective}"
         if validation:
@@ -435,12 +444,10 @@ class _Plan:
                 monitor=monitor, mode=objective_direction(self.objective),
                 patience=options.early_stopping_patience or options.max_epochs,
                 restore_best_weights=True))
-        started = time.monotonic()
         history = self.hypermodel.fit(best.hyperparameters, model, data.X_train, data.y_train,
                                       validation_data=validation, epochs=options.max_epochs,
                                       callbacks=callbacks, verbose=2 if options.verbose else 0)
         trained = len(history.history.get("loss", [])) or 1
-        epoch_seconds = (time.monotonic() - started) / trained
         if deadline is not None and trained < options.max_epochs and time.monotonic() >= deadline:
             self._say(f"final training of trial {best.trial_id} stopped at the time budget's end "
                       f"after {trained} of {options.max_epochs} epochs")
@@ -455,7 +462,13 @@ class _Plan:
         refit_epochs = max(1, round(epochs))
         if deadline is not None:  # the refit takes every row: seconds per epoch grow with them
             rows = len(data.X_train) + len(data.X_val)
-            needed = refit_epochs * epoch_seconds * rows / max(1, len(data.X_train))
+            durations = clock.durations or [0.0]
+            epoch_seconds = float(np.median(durations[1:] or durations))
+            # the refit's build and tracing: as the trials' (this process is warm now), or as
+            # the validation fit's when no trial measured it
+            overhead = self.oracle.median_metric(FIT_SECONDS) if self.oracle is not None else 0.0
+            overhead = overhead or durations[0] - epoch_seconds + (clock.started - building)
+            needed = overhead + refit_epochs * epoch_seconds * rows / max(1, len(data.X_train))
             if time.monotonic() + needed > deadline:
                 self._say(f"refit of trial {best.trial_id} skipped: it would take about "
                           f"{needed:.0f} s, {max(0.0, deadline - time.monotonic()):.0f} s of the "

@@ -11,7 +11,7 @@ import numpy as np
 
 from tuning import _kt_compat as kt_compat
 from tuning import checkpoints, deploy
-from tuning.oracles import EPOCH_SECONDS
+from tuning.oracles import EPOCH_SECONDS, FIT_SECONDS, TRIAL_SECONDS
 from zoo.tasks import CLASSIFICATION_TASKS
 
 STATUS = {"COMPLETED": "FINISHED"}
@@ -27,6 +27,70 @@ def seed_trial(seed, trial_id):
     the search's seed plus the trial's number, so each trial draws its own initial weights,
     dropout masks and batch order, the same ones in every run of the search."""
     keras.utils.set_random_seed(seed + int(trial_id))
+
+
+class EpochClock(keras.callbacks.Callback):
+    """The seconds each epoch of a fit took (its validation included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.durations, self.started, self._last = [], None, None
+
+    def on_train_begin(self, logs=None):
+        self.started = self._last = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self.durations.append(now - self._last)
+        self._last = now
+
+
+class _Timing:
+    """A trial's fits, timed for the time budget (tuning.oracles._TimeBudget): the seconds of an
+    epoch, and what a fit of a fresh model costs beyond its epochs (its build, and the tracing
+    its first epoch holds)."""
+
+    def __init__(self):
+        self.epochs, self.fresh = [], []  # steady epochs' seconds; (build, first epoch) of fresh fits
+        self.seconds = 0.0  # every fit, built and trained
+
+    def add(self, durations, build_seconds):
+        self.seconds += sum(durations) + (build_seconds or 0.0)
+        if build_seconds is None:  # the same model again: no tracing
+            self.epochs += durations
+        elif durations:
+            self.fresh.append((build_seconds, durations[0]))
+            self.epochs += durations[1:]
+
+    def metrics(self):
+        """{EPOCH_SECONDS, FIT_SECONDS, TRIAL_SECONDS}; with no epoch past a first one, the first
+        epochs stand for the epochs (tracing included, so the estimate errs long) and the overhead
+        is the builds."""
+        if not self.epochs and not self.fresh:
+            return {}
+        epoch = (float(np.median(self.epochs)) if self.epochs
+                 else float(np.mean([first for _, first in self.fresh])))
+        overhead = [build + max(0.0, first - epoch) for build, first in self.fresh]
+        return {EPOCH_SECONDS: epoch, FIT_SECONDS: float(np.mean(overhead)) if overhead else 0.0,
+                TRIAL_SECONDS: self.seconds}
+
+
+class _Start:
+    """A compiled model's starting point: its variables (weights, seed generators) and its
+    optimizer's, as built. Each fold of a cross-validated trial trains the one model from this
+    same start, so Keras traces its train and test functions once a trial, not once a fold (on a
+    small table the tracing was most of a trial's time)."""
+
+    def __init__(self, model):
+        self.model = model
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)  # as `fit` would on its first step
+        optimizer = list(model.optimizer.variables) if model.optimizer is not None else []
+        self._values = [(v, keras.ops.convert_to_numpy(v)) for v in [*model.variables, *optimizer]]
+
+    def restore(self):
+        for variable, value in self._values:
+            variable.assign(value)
 
 
 def best_epoch(values, direction):
@@ -121,7 +185,7 @@ class ZooTuner(kt.Tuner):
         self._results = {}
         self._started = {}
         self.fit_seconds = 0.0
-        self._timing = {}  # trial id -> [seconds, epochs] of its fits
+        self._timing = {}  # trial id -> _Timing of its fits
         self._trials_begun = 0
 
     # --- hooks -------------------------------------------------------------------------------
@@ -211,9 +275,15 @@ class ZooTuner(kt.Tuner):
                 y = np.concatenate([y, validation_data[1]])
             splitter = cv_splitter(self.hypermodel.task, len(x.shape) - 1, self.cv_folds, self.seed)
             folds = splitter.split(x, y if self.hypermodel.task != "regression" else None)
+            start = None
             for fold, (train_index, val_index) in enumerate(folds):
+                if start is not None:
+                    start.restore()
                 history = self._fit(hp, trial, x[train_index], y[train_index],
-                                    (x[val_index], y[val_index]), epochs, run_id, prefix=f"fold{fold}_")
+                                    (x[val_index], y[val_index]), epochs, run_id, prefix=f"fold{fold}_",
+                                    model=start.model if start else None,
+                                    on_built=None if start else _Start)
+                start = start or history.start
                 scores.append(self._best(history, objective))
                 best_epochs.append(best_epoch(history.history[objective], self.oracle.objective.direction))
             result = {objective: float(np.mean(scores)), f"{objective}_cv_std": float(np.std(scores)),
@@ -230,8 +300,7 @@ class ZooTuner(kt.Tuner):
         if BEST_EPOCH in result:
             returned[BEST_EPOCH] = result[BEST_EPOCH]
         # for the oracle only (what the final training will cost: tuning.oracles._TimeBudget)
-        seconds, epochs = self._timing.pop(trial.trial_id, (0.0, 0))
-        extra = {EPOCH_SECONDS: seconds / epochs} if epochs else {}
+        extra = self._timing.pop(trial.trial_id, _Timing()).metrics()
         if self.deployment is not None:  # the costs go to the oracle as the trial's metrics
             costs = self._costs(self._model, x, score)
             extra.update(costs)
@@ -264,9 +333,16 @@ class ZooTuner(kt.Tuner):
 
         return deploy.measure(model, x, deployment.wanted, tflite=worth_converting)
 
-    def _fit(self, hp, trial, x, y, validation_data, epochs, run_id, prefix=""):
-        model = self._model = self.hypermodel.build(hp)
-        callbacks = [keras.callbacks.TerminateOnNaN()]
+    def _fit(self, hp, trial, x, y, validation_data, epochs, run_id, prefix="", model=None, on_built=None):
+        """One fit of the trial's model (`model`, or one built from `hp`); `on_built(model)`, when
+        given, is called before it trains and its result kept as the history's `start`."""
+        timing = self._timing.setdefault(trial.trial_id, _Timing())
+        building = time.monotonic()
+        fresh = model is None  # a new model traces its functions in its first epoch
+        model = self._model = model if model is not None else self.hypermodel.build(hp)
+        start = on_built(model) if on_built else None
+        clock = EpochClock()
+        callbacks = [keras.callbacks.TerminateOnNaN(), clock]
         folder = self.get_trial_dir(trial.trial_id)
         initial_epoch, keeper = 0, None
         if not prefix:  # epoch-level resume, and Hyperband's hand-over (not for CV folds)
@@ -293,11 +369,8 @@ class ZooTuner(kt.Tuner):
         extra = {"initial_epoch": initial_epoch} if initial_epoch else {}
         history = self.hypermodel.fit(hp, model, x, y, validation_data=validation_data,
                                       epochs=epochs, callbacks=callbacks, verbose=self.fit_verbose, **extra)
-        seconds = time.monotonic() - started
-        self.fit_seconds += seconds
-        timing = self._timing.setdefault(trial.trial_id, [0.0, 0])
-        timing[0] += seconds
-        timing[1] += len(history.history.get("loss", []))  # this fit's epochs (before a resume's)
+        self.fit_seconds += time.monotonic() - started
+        timing.add(clock.durations, started - building if fresh else None)
         if keeper is not None:
             history = keeper.merged(history)
             if self.algorithm == "hyperband":
@@ -306,6 +379,7 @@ class ZooTuner(kt.Tuner):
             self._pruned[trial.trial_id] = pruner.pruned_after
         if pruner is not None:
             self._reported = pruner.reported
+        history.start = start
         losses = history.history.get("loss", [])
         if not losses or not np.all(np.isfinite(losses)):
             raise kt.errors.FailedTrialError(
