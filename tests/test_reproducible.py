@@ -13,7 +13,7 @@ import pytest
 
 from tuning import search
 from tuning.hypermodel import ZooHyperModel
-from tuning.oracles import (EPOCH_SECONDS, FINAL_MARGIN, FIT_SECONDS, TRIAL_SECONDS, _hyperband_shape,
+from tuning.oracles import (EPOCH_SECONDS, FIT_MARGIN, FIT_SECONDS, ROWS_MARGIN, TRIAL_SECONDS, _hyperband_shape,
                             make_oracle, random_start)
 from zoo.data import load_dataset
 
@@ -226,8 +226,8 @@ def _toy_trial(oracle, epoch_seconds, fit_seconds=0.0, trial_seconds=0.0):
 @pytest.mark.parametrize("final_epochs", [0, 20])
 def test_the_time_budget_keeps_what_the_final_training_will_take(tmp_path, final_epochs):
     """A 1000 s budget, trials at 60 s an epoch and 5 s more a fit: 20 epochs in 2 fits of final
-    training would take 2 x (1200 + 3 x 5) s, so no trial follows the first (without a final
-    training, trials go on)."""
+    training would take 1.25 x 1200 + 4 x 2 x 5 s, so no trial follows the first (without a
+    final training, trials go on)."""
     oracle = make_oracle("random", objective=kt.Objective("score", "max"), max_trials=5,
                          max_epochs=10, seed=0, time_budget=1000, final_epochs=final_epochs,
                          final_fits=2 if final_epochs else 0)
@@ -236,8 +236,8 @@ def test_the_time_budget_keeps_what_the_final_training_will_take(tmp_path, final
     oracle._set_project_dir(str(tmp_path), "toy")
     oracle.update_space(space)
     assert _toy_trial(oracle, 60.0, 5.0) == "RUNNING"  # nothing measured yet: the first runs
-    # one fit more than the final training's two: the first model of a process is its slowest
-    assert oracle.final_training_seconds() == (FINAL_MARGIN * (60.0 * 20 + 5.0 * 3) if final_epochs else 0)
+    expected = ROWS_MARGIN * 60.0 * 20 + FIT_MARGIN * 5.0 * 2
+    assert oracle.final_training_seconds() == (expected if final_epochs else 0)
     second = _toy_trial(oracle, 60.0, 5.0)
     if final_epochs:
         assert second == "STOPPED"
@@ -248,8 +248,8 @@ def test_the_time_budget_keeps_what_the_final_training_will_take(tmp_path, final
 
 
 def test_no_trial_starts_that_would_end_past_the_time_kept(tmp_path):
-    """Trials of 300 s, no final training: with 140 s of 1000 left, a trial would end, on
-    average, past the budget's end, so none starts; with 160 s left one does."""
+    """Trials of 300 s, no final training: with 290 s of 1000 left, a trial of the median length
+    would end past the budget's end, so none starts; with 310 s left one does."""
     oracle = make_oracle("random", objective=kt.Objective("score", "max"), max_trials=5,
                          max_epochs=10, seed=0, time_budget=1000)
     space = kt.HyperParameters()
@@ -258,10 +258,10 @@ def test_no_trial_starts_that_would_end_past_the_time_kept(tmp_path):
     oracle.update_space(space)
     assert _toy_trial(oracle, 30.0, 0.0, 300.0) == "RUNNING"
     oracle.start_budget(1000)
-    oracle._spent_before = 840.0
+    oracle._spent_before = 690.0
     assert _toy_trial(oracle, 30.0, 0.0, 300.0) == "RUNNING"
     oracle.start_budget(1000)
-    oracle._spent_before = 860.0
+    oracle._spent_before = 710.0
     assert _toy_trial(oracle, 30.0, 0.0, 300.0) == "STOPPED"
     assert oracle.stop_reason() == "time budget 1000 s spent after 2 trials"
 

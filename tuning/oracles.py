@@ -15,10 +15,11 @@ from tuning.deploy import DeploymentAware
 from tuning.pruning import Pruning
 
 EPOCH_SECONDS = "epoch_seconds"  # a trial's metric: its seconds per training epoch
-# the final training takes more than its trials' medians say: its refit has more rows (all of
-# them, against a trial's training split or folds), and it runs in a process that has not built
-# the model before; the time kept is this many times the trials' estimate
-FINAL_MARGIN = 2.0
+# the final training takes more than its configuration's trial says: its refit has every row
+# (a trial trained on the training split, or on 4 folds of 5), and a fit's build and tracing in
+# the process that retrains cost up to 4 times a worker's (2.2-4 s against 1.0 s, measured on a
+# 320-row table)
+ROWS_MARGIN, FIT_MARGIN = 1.25, 4.0
 TRIAL_SECONDS = "trial_seconds"  # a trial's metric: the seconds its fits took
 FIT_SECONDS = "fit_seconds"  # a trial's metric: what a fit of a fresh model costs beyond its epochs
 # (the build, and the tracing in its first epoch)
@@ -128,10 +129,9 @@ class EvolutionOracle(kt.Oracle):
 class _TimeBudget:
     """Mixin: the `time_budget` seconds hold the trials and the final training. No new trial
     starts once the time left is what the final training is expected to take (`final_epochs`
-    epochs at the completed trials' median seconds per epoch, `EPOCH_SECONDS`, and `final_fits`
-    fresh models at their median cost beyond the epochs, `FIT_SECONDS`, with `FINAL_MARGIN`),
-    or would be before a trial of the median length (`TRIAL_SECONDS`) is half over: a running
-    trial finishes.
+    epochs at `EPOCH_SECONDS` each and `final_fits` fresh models at `FIT_SECONDS` each, as the
+    best trial measured them, with `ROWS_MARGIN` and `FIT_MARGIN`), or would be before a trial of
+    the median length (`TRIAL_SECONDS`) ends. A running trial finishes.
 
     The seconds spent are part of the oracle's saved state, so a search resumed after its
     process died goes on with what is left of its budget, not a fresh one (time since the last
@@ -159,14 +159,19 @@ class _TimeBudget:
 
     def final_training_seconds(self):
         """What the final training is expected to take: `final_epochs` epochs and `final_fits`
-        fits' overheads at the completed trials' medians (0 before the first one ends)."""
+        fits' builds and tracing, as the best trial so far measured them (the completed trials'
+        medians where it has none), with the margins above; 0 before the first trial ends."""
         if not self.final_epochs:
             return 0.0
-        # one fit more: the first model a process builds after the search is its slowest (about
-        # 3 s against the trials' 1-2 s on a 300-row table)
-        expected = (self.final_epochs * self.median_metric(EPOCH_SECONDS)
-                    + (self.final_fits + 1) * self.median_metric(FIT_SECONDS))
-        return FINAL_MARGIN * expected
+        return (ROWS_MARGIN * self.final_epochs * self.best_metric(EPOCH_SECONDS)
+                + FIT_MARGIN * self.final_fits * self.best_metric(FIT_SECONDS))
+
+    def best_metric(self, metric):
+        """`metric` of the best trial so far: the configuration the final training retrains."""
+        best = self.get_best_trials(1)
+        if best and best[0].metrics.exists(metric):
+            return float(best[0].metrics.get_last_value(metric))
+        return self.median_metric(metric)
 
     def median_metric(self, metric):
         """The completed trials' median `metric` (0 when none has it)."""
@@ -177,9 +182,9 @@ class _TimeBudget:
     def populate_space(self, trial_id):
         if self.time_budget:
             kept = self.final_training_seconds()
-            # a trial that starts runs to its end: one is started only while it would end, on
-            # average, before the time kept (it may end half a trial either side)
-            if self.budget_left() <= kept + 0.5 * self.median_metric(TRIAL_SECONDS):
+            # a trial that starts runs to its end: one starts only while a trial of the median
+            # length would end before the time kept
+            if self.budget_left() <= kept + self.median_metric(TRIAL_SECONDS):
                 reason = f"time budget {self.time_budget:g} s spent after {len(self.trials)} trials"
                 if kept:
                     reason += f", the last {min(kept, self.time_budget):.0f} s of it kept for the final training"

@@ -425,7 +425,6 @@ class _Plan:
         import keras
         import numpy as np
 
-        from tuning.oracles import FIT_SECONDS
         from tuning.tuner import BEST_EPOCH, EpochClock, best_epoch, seed_trial
         from zoo.images import float32_model
 
@@ -464,10 +463,8 @@ class _Plan:
             rows = len(data.X_train) + len(data.X_val)
             durations = clock.durations or [0.0]
             epoch_seconds = float(np.median(durations[1:] or durations))
-            # the refit's build and tracing: as the trials' (this process is warm now), or as
-            # the validation fit's when no trial measured it
-            overhead = self.oracle.median_metric(FIT_SECONDS) if self.oracle is not None else 0.0
-            overhead = overhead or durations[0] - epoch_seconds + (clock.started - building)
+            # the refit's build and tracing cost what the validation fit's did
+            overhead = durations[0] - epoch_seconds + (clock.started - building)
             needed = overhead + refit_epochs * epoch_seconds * rows / max(1, len(data.X_train))
             if time.monotonic() + needed > deadline:
                 self._say(f"refit of trial {best.trial_id} skipped: it would take about "
