@@ -17,7 +17,7 @@ from tuning.pruning import Pruning
 EPOCH_SECONDS = "epoch_seconds"  # a trial's metric: its seconds per training epoch
 # the final training takes more than its configuration's trial says: its refit has every row
 # (a trial trained on the training split, or on 4 folds of 5), and a fit's build and tracing in
-# the process that retrains cost up to 4 times a worker's (2.2-4 s against 1.0 s, measured on a
+# the process that retrains cost up to 4 times a worker's (3.3 s against 1.0-1.2 s, measured on a
 # 320-row table)
 ROWS_MARGIN, FIT_MARGIN = 1.25, 4.0
 TRIAL_SECONDS = "trial_seconds"  # a trial's metric: the seconds its fits took
