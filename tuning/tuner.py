@@ -276,13 +276,16 @@ class ZooTuner(kt.Tuner):
             splitter = cv_splitter(self.hypermodel.task, len(x.shape) - 1, self.cv_folds, self.seed)
             folds = splitter.split(x, y if self.hypermodel.task != "regression" else None)
             start = None
+            # a transfer model's fine-tuning unfreezes layers and compiles again: each fold
+            # builds its own
+            reuse = not getattr(self.hypermodel, "transfer", None)
             for fold, (train_index, val_index) in enumerate(folds):
                 if start is not None:
                     start.restore()
                 history = self._fit(hp, trial, x[train_index], y[train_index],
                                     (x[val_index], y[val_index]), epochs, run_id, prefix=f"fold{fold}_",
                                     model=start.model if start else None,
-                                    on_built=None if start else _Start)
+                                    on_built=_Start if reuse and start is None else None)
                 start = start or history.start
                 scores.append(self._best(history, objective))
                 best_epochs.append(best_epoch(history.history[objective], self.oracle.objective.direction))
