@@ -275,18 +275,22 @@ class ZooTuner(kt.Tuner):
                 y = np.concatenate([y, validation_data[1]])
             splitter = cv_splitter(self.hypermodel.task, len(x.shape) - 1, self.cv_folds, self.seed)
             folds = splitter.split(x, y if self.hypermodel.task != "regression" else None)
-            start = None
+            model = start = None
             # a transfer model's fine-tuning unfreezes layers and compiles again: each fold
             # builds its own
             reuse = not getattr(self.hypermodel, "transfer", None)
             for fold, (train_index, val_index) in enumerate(folds):
+                build_seconds = None
                 if start is not None:
                     start.restore()
+                elif reuse:
+                    building = time.monotonic()
+                    model = self.hypermodel.build(hp)
+                    start = _Start(model)
+                    build_seconds = time.monotonic() - building
                 history = self._fit(hp, trial, x[train_index], y[train_index],
                                     (x[val_index], y[val_index]), epochs, run_id, prefix=f"fold{fold}_",
-                                    model=start.model if start else None,
-                                    on_built=_Start if reuse and start is None else None)
-                start = start or history.start
+                                    model=model, build_seconds=build_seconds)
                 scores.append(self._best(history, objective))
                 best_epochs.append(best_epoch(history.history[objective], self.oracle.objective.direction))
             result = {objective: float(np.mean(scores)), f"{objective}_cv_std": float(np.std(scores)),
@@ -336,14 +340,17 @@ class ZooTuner(kt.Tuner):
 
         return deploy.measure(model, x, deployment.wanted, tflite=worth_converting)
 
-    def _fit(self, hp, trial, x, y, validation_data, epochs, run_id, prefix="", model=None, on_built=None):
-        """One fit of the trial's model (`model`, or one built from `hp`); `on_built(model)`, when
-        given, is called before it trains and its result kept as the history's `start`."""
+    def _fit(self, hp, trial, x, y, validation_data, epochs, run_id, prefix="", model=None,
+             build_seconds=None):
+        """One fit of `model`, or of one built from `hp`. `build_seconds`: what building the given
+        model took, None when it has trained before (its functions are traced)."""
         timing = self._timing.setdefault(trial.trial_id, _Timing())
-        building = time.monotonic()
-        fresh = model is None  # a new model traces its functions in its first epoch
-        model = self._model = model if model is not None else self.hypermodel.build(hp)
-        start = on_built(model) if on_built else None
+        if model is None:
+            building = time.monotonic()
+            model = self.hypermodel.build(hp)
+            build_seconds = time.monotonic() - building
+        self._model = model
+        setup = time.monotonic()  # the callbacks and handed-over weights count with the build
         clock = EpochClock()
         callbacks = [keras.callbacks.TerminateOnNaN(), clock]
         folder = self.get_trial_dir(trial.trial_id)
@@ -373,7 +380,7 @@ class ZooTuner(kt.Tuner):
         history = self.hypermodel.fit(hp, model, x, y, validation_data=validation_data,
                                       epochs=epochs, callbacks=callbacks, verbose=self.fit_verbose, **extra)
         self.fit_seconds += time.monotonic() - started
-        timing.add(clock.durations, started - building if fresh else None)
+        timing.add(clock.durations, None if build_seconds is None else build_seconds + started - setup)
         if keeper is not None:
             history = keeper.merged(history)
             if self.algorithm == "hyperband":
@@ -382,7 +389,6 @@ class ZooTuner(kt.Tuner):
             self._pruned[trial.trial_id] = pruner.pruned_after
         if pruner is not None:
             self._reported = pruner.reported
-        history.start = start
         losses = history.history.get("loss", [])
         if not losses or not np.all(np.isfinite(losses)):
             raise kt.errors.FailedTrialError(
