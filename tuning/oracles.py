@@ -1,6 +1,7 @@
 """Search algorithms by name: Keras Tuner's oracles plus a regularized-evolution oracle, each with
 an optional wall-clock budget, its exact seed, and one sentence saying why it stopped."""
 
+import dataclasses
 import math
 import random
 import time
@@ -15,14 +16,37 @@ from tuning.deploy import DeploymentAware
 from tuning.pruning import Pruning
 
 EPOCH_SECONDS = "epoch_seconds"  # a trial's metric: its seconds per training epoch
-# the final training takes more than its configuration's trial says: its refit has every row
-# (a trial trained on the training split, or on 4 folds of 5), and a fit's build and tracing in
-# the process that retrains cost up to 4 times a worker's (3.3 s against 1.0-1.2 s, measured on a
-# 320-row table)
-ROWS_MARGIN, FIT_MARGIN = 1.25, 4.0
 TRIAL_SECONDS = "trial_seconds"  # a trial's metric: the seconds its fits took
 FIT_SECONDS = "fit_seconds"  # a trial's metric: what a fit of a fresh model costs beyond its epochs
 # (the build, and the tracing in its first epoch)
+BEST_EPOCH = "best_epoch"  # a trial's metric: the epoch its objective was best after (1-based; a
+# cross-validated trial's: its folds' mean)
+# the final training takes more than its configuration's trial says: its refit has every row (a
+# trial trained on the training split, or on 4 folds of 5), and a fresh fit in the process that
+# retrains costs more than in a worker (build and tracing; 1.5-2.9 s there against a worker's
+# 1.2-2.3 s, measured on a 320-row and an 8,602-row table)
+ROWS_MARGIN, FIT_EXTRA = 1.25, 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalTraining:
+    """The final training after the search (`tuning.search`), for the time budget to keep:
+    `members` configurations, each a validation fit of at most `epochs` epochs (one ending
+    `patience` epochs past its best, when set) and, with `refit`, a refit for its best epochs."""
+
+    members: int = 1
+    epochs: int = 1
+    patience: int | None = None
+    refit: bool = True
+
+    def seconds(self, epoch_seconds, fit_seconds, best_epoch=None):
+        """What it is expected to take, from the trial it retrains: seconds per epoch, a fresh
+        fit's overhead, and the epoch its objective was best after (None: unknown)."""
+        best = min(self.epochs, best_epoch or self.epochs)
+        validation = min(self.epochs, best + self.patience) if self.patience else self.epochs
+        epochs = validation + (best if self.refit else 0)
+        fits = 2 if self.refit else 1
+        return self.members * (ROWS_MARGIN * epochs * epoch_seconds + fits * (fit_seconds + FIT_EXTRA))
 
 
 class EvolutionOracle(kt.Oracle):
@@ -128,18 +152,16 @@ class EvolutionOracle(kt.Oracle):
 
 class _TimeBudget:
     """Mixin: the `time_budget` seconds hold the trials and the final training. No new trial
-    starts once the time left is what the final training is expected to take (`final_epochs`
-    epochs at `EPOCH_SECONDS` each and `final_fits` fresh models at `FIT_SECONDS` each, as the
-    best trial measured them, with `ROWS_MARGIN` and `FIT_MARGIN`), or would be before a trial of
-    the median length (`TRIAL_SECONDS`) ends. A running trial finishes.
+    starts once the time left is what the `final` training is expected to take (as the best trial
+    so far measured its configuration: `EPOCH_SECONDS`, `FIT_SECONDS`, `BEST_EPOCH`), or would
+    be before a trial of the median length (`TRIAL_SECONDS`) ends. A running trial finishes.
 
     The seconds spent are part of the oracle's saved state, so a search resumed after its
     process died goes on with what is left of its budget, not a fresh one (time since the last
     save, at most the trial that was running, is not counted)."""
 
     time_budget = None
-    final_epochs = 0  # epochs of the final training (tuning.search: 0 when there is none)
-    final_fits = 0  # the models it builds and trains
+    final = None  # the FinalTraining (tuning.search: None when there is none)
     _budget_start = None
     _spent_before = 0.0
 
@@ -158,13 +180,12 @@ class _TimeBudget:
         return max(0.0, self.time_budget - self.budget_spent())
 
     def final_training_seconds(self):
-        """What the final training is expected to take: `final_epochs` epochs and `final_fits`
-        fits' builds and tracing, as the best trial so far measured them (the completed trials'
-        medians where it has none), with the margins above; 0 before the first trial ends."""
-        if not self.final_epochs:
+        """What the final training is expected to take, as the best trial so far measured it (the
+        completed trials' medians where it has none); 0 before the first trial ends."""
+        if self.final is None:
             return 0.0
-        return (ROWS_MARGIN * self.final_epochs * self.best_metric(EPOCH_SECONDS)
-                + FIT_MARGIN * self.final_fits * self.best_metric(FIT_SECONDS))
+        return self.final.seconds(self.best_metric(EPOCH_SECONDS), self.best_metric(FIT_SECONDS),
+                                  self.best_metric(BEST_EPOCH) or None)
 
     def best_metric(self, metric):
         """`metric` of the best trial so far: the configuration the final training retrains."""
@@ -389,11 +410,11 @@ def random_start(max_trials):
 
 
 def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budget=None,
-                max_consecutive_failures=3, pruner="none", deployment=None, final_epochs=0, final_fits=0):
+                max_consecutive_failures=3, pruner="none", deployment=None, final=None):
     """The oracle for an algorithm name ('random', 'grid', 'bayesian', 'hyperband', 'evolution',
     'tpe'). `max_trials`, `max_epochs` and `time_budget` bound every one of them: no trial
-    starts after `max_trials` trials or once the budget is spent (less what a final training of
-    `final_epochs` epochs in `final_fits` fits is expected to take), none trains more than `max_epochs`;
+    starts after `max_trials` trials or once the budget is spent (less what the `final` training,
+    a `FinalTraining`, is expected to take), none trains more than `max_epochs`;
     `oracle.stop_reason()` says which bound ended the search."""
     kt_compat.atomic_state_files()  # its state files survive a SIGKILL mid-write
     common = {"objective": objective, "seed": seed,
@@ -414,7 +435,7 @@ def make_oracle(algorithm, *, objective, max_trials, max_epochs, seed, time_budg
     else:
         oracle = {"random": RandomOracle, "grid": GridOracle}[algorithm](max_trials=max_trials, **common)
     oracle.start_budget(time_budget)
-    oracle.final_epochs, oracle.final_fits = final_epochs, final_fits
+    oracle.final = final
     oracle.set_pruner(pruner)
     oracle.set_deployment(deployment)
     return oracle

@@ -203,21 +203,19 @@ class _Plan:
             options.algorithm, objective=kt.Objective(self.objective, objective_direction(self.objective)),
             max_trials=self.max_trials, max_epochs=options.max_epochs, seed=options.seed,
             time_budget=options.time_budget, max_consecutive_failures=options.max_consecutive_failures,
-            pruner=options.pruner, deployment=self.deployment, final_epochs=self.final_epochs(),
-            final_fits=self.final_fits())
+            pruner=options.pruner, deployment=self.deployment, final=self.final_training())
 
-    def final_epochs(self):
-        """The epochs the final training runs at most, which the time budget keeps for it: the
-        best configuration's validation fit and its refit, for each ensemble member."""
+    def final_training(self):
+        """What the final training runs (`oracles.FinalTraining`), which the time budget keeps
+        time for: for each ensemble member, the validation fit and the refit (`_retrain`); None
+        without one."""
+        from tuning.oracles import FinalTraining
+
         options = self.options
         if not options.retrain:
-            return 0
-        return options.max_epochs * self.final_fits()
-
-    def final_fits(self):
-        """The models the final training builds and trains (0 without one)."""
-        options = self.options
-        return (2 if options.refit else 1) * options.ensemble_size if options.retrain else 0
+            return None
+        return FinalTraining(members=options.ensemble_size, epochs=options.max_epochs,
+                             patience=options.early_stopping_patience, refit=options.refit)
 
     def make_tuner(self, oracle, tracker, parent_id, overwrite, progress):
         from tuning.tuner import ZooTuner

@@ -10,7 +10,7 @@ import keras_tuner as kt
 import numpy as np
 
 from tuning import _kt_compat as kt_compat
-from tuning import checkpoints, deploy
+from tuning import checkpoints, deploy, oracles
 from tuning.oracles import EPOCH_SECONDS, FIT_SECONDS, TRIAL_SECONDS
 from zoo.tasks import CLASSIFICATION_TASKS
 
@@ -297,9 +297,11 @@ class ZooTuner(kt.Tuner):
                       f"{objective}_cv_mean": float(np.mean(scores)),
                       # the epochs the refit on every row trains for (tuning.search._retrain)
                       BEST_EPOCH: float(np.mean(best_epochs))}
+            trial_best = result[BEST_EPOCH]
         else:
             history = self._fit(hp, trial, x, y, validation_data, epochs, run_id)
             result = {objective: self._best(history, objective)}
+            trial_best = best_epoch(history.history.get(objective), self.oracle.objective.direction)
             final = {k: v[-1] for k, v in history.history.items() if k != objective}
             result.update({f"final_{k}": float(v) for k, v in final.items()})
         score = result.pop(objective)
@@ -308,6 +310,8 @@ class ZooTuner(kt.Tuner):
             returned[BEST_EPOCH] = result[BEST_EPOCH]
         # for the oracle only (what the final training will cost: tuning.oracles._TimeBudget)
         extra = self._timing.pop(trial.trial_id, _Timing()).metrics()
+        if extra and trial_best is not None:
+            extra[oracles.BEST_EPOCH] = float(trial_best)
         if self.deployment is not None:  # the costs go to the oracle as the trial's metrics
             costs = self._costs(self._model, x, score)
             extra.update(costs)
