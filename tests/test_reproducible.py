@@ -220,14 +220,14 @@ def test_a_time_budget_alone_bounds_the_search_not_ten_trials(tmp_path, iris, ca
     assert result._plan.oracle.max_trials > 1000  # (a fast machine ran 15 trials here in 6 s)
 
 
-def _toy_trial(oracle, epoch_seconds, fit_seconds=0.0, trial_seconds=0.0, best_epoch=None):
+def _toy_trial(oracle, epoch_seconds, fit_seconds=0.0, trial_seconds=0.0, best_epoch=None, score=1.0):
     """A trial asked of the oracle and, if it started, completed at `epoch_seconds` an epoch
     (`fit_seconds` more a fit, `trial_seconds` in all, its best after `best_epoch` epochs); its
     status when asked."""
     trial = oracle.create_trial("tuner0")
     status = trial.status
     if status == "RUNNING":
-        oracle.update_trial(trial.trial_id, {"score": 1.0, EPOCH_SECONDS: epoch_seconds,
+        oracle.update_trial(trial.trial_id, {"score": score, EPOCH_SECONDS: epoch_seconds,
                                              FIT_SECONDS: fit_seconds, TRIAL_SECONDS: trial_seconds,
                                              **({BEST_EPOCH: best_epoch} if best_epoch else {})})
         trial.status = "COMPLETED"
@@ -260,6 +260,28 @@ def test_the_time_budget_keeps_what_the_final_training_will_take(tmp_path, patie
                                         "of it kept for the final training")
     else:
         assert second == "RUNNING" and oracle.stop_reason() is None
+
+
+def test_the_retrained_trial_is_the_best_whose_retraining_fits_the_time_left(tmp_path):
+    """A slow trial that won last: its validation fit (1.25 x 10 epochs x 60 s + 5 + FIT_EXTRA s)
+    does not fit in 300 s left, the runner-up's (at 1 s an epoch) does, so the runner-up is the
+    one retrained; with the whole budget left the best is."""
+    oracle = make_oracle("random", objective=kt.Objective("score", "max"), max_trials=5,
+                         max_epochs=10, seed=0, time_budget=1000, final=FinalTraining(epochs=10))
+    space = kt.HyperParameters()
+    space.Int("x", 0, 10_000)
+    oracle._set_project_dir(str(tmp_path), "toy")
+    oracle.update_space(space)
+    assert _toy_trial(oracle, 1.0, 5.0, score=1.0) == "RUNNING"
+    assert _toy_trial(oracle, 60.0, 5.0, score=2.0) == "RUNNING"
+    ranked = oracle.get_best_trials(2)
+    assert [t.score for t in ranked] == [2.0, 1.0]
+    assert oracle.affordable(ranked) is ranked[0]
+    oracle.start_budget(1000)
+    oracle._spent_before = 700.0
+    assert oracle.affordable(ranked) is ranked[1]
+    oracle._spent_before = 999.0
+    assert oracle.affordable(ranked) is None  # not even the cheapest: the best stays
 
 
 def test_no_trial_starts_that_would_end_past_the_time_kept(tmp_path):

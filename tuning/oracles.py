@@ -48,6 +48,11 @@ class FinalTraining:
         fits = 2 if self.refit else 1
         return self.members * (ROWS_MARGIN * epochs * epoch_seconds + fits * (fit_seconds + FIT_EXTRA))
 
+    def validation_seconds(self, epoch_seconds, fit_seconds, best_epoch=None):
+        """What one configuration's validation fit alone is expected to take."""
+        return FinalTraining(epochs=self.epochs, patience=self.patience, refit=False).seconds(
+            epoch_seconds, fit_seconds, best_epoch)
+
 
 class EvolutionOracle(kt.Oracle):
     """Regularized (aging) evolution as a Keras Tuner `Oracle` (Real et al., 2019).
@@ -186,6 +191,19 @@ class _TimeBudget:
             return 0.0
         return self.final.seconds(self.best_metric(EPOCH_SECONDS), self.best_metric(FIT_SECONDS),
                                   self.best_metric(BEST_EPOCH) or None)
+
+    def affordable(self, trials):
+        """The first of `trials` (best first) whose validation fit is expected to end within the
+        time left, as its own trial measured it; None without a final training or a budget."""
+        left = self.budget_left()
+        if self.final is None or left is None:
+            return None
+        for trial in trials:
+            epoch, fit, best = (float(trial.metrics.get_last_value(name)) if trial.metrics.exists(name)
+                                else 0.0 for name in (EPOCH_SECONDS, FIT_SECONDS, BEST_EPOCH))
+            if self.final.validation_seconds(epoch, fit, best or None) <= left:
+                return trial
+        return None
 
     def best_metric(self, metric):
         """`metric` of the best trial so far: the configuration the final training retrains."""

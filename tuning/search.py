@@ -250,6 +250,7 @@ class _Plan:
             print(f"search stopped: {stop_reason}", flush=True)
         best = self._best_trial(oracle, tracker, parent_id)
         self.oracle = oracle
+        best = self._affordable(best)
         result = self._result(oracle, best, tracker, parent_id)
         result.stop_reason = stop_reason
         result.validation_predictions, result.refit_epochs = self.validation_predictions, self.refit_epochs
@@ -392,6 +393,22 @@ class _Plan:
             raise SearchFailed(
                 f"the time budget ({self.options.time_budget:g} s) ran out before the first trial")
         raise SearchFailed("search finished with no successful trial")
+
+    def _affordable(self, best):
+        """The trial the final training retrains: the best, unless its validation fit is expected
+        not to end within the time budget's rest (a slow trial that won at the end) and a
+        completed trial's would; then the best of those, said in one line (a model cut after an
+        epoch or two of its retraining would be worse than the runner-up's, and end late)."""
+        if not (self.options.retrain and self.options.time_budget) or self.deployment is not None:
+            return best
+        ranked = self.oracle.get_best_trials(len(self.oracle.trials))
+        chosen = self.oracle.affordable(ranked)
+        if chosen is None or chosen.trial_id == best.trial_id:
+            return best
+        self._say(f"trial {chosen.trial_id} retrained instead of the best, trial {best.trial_id} "
+                  f"(score {best.score:.4g} against {chosen.score:.4g}): its retraining would not end "
+                  f"within the {self.oracle.budget_left():.0f} s of the time budget left")
+        return chosen
 
     def _deadline(self):
         """When the time budget ends (`time.monotonic()`), None without one."""
