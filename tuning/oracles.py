@@ -50,7 +50,7 @@ class FinalTraining:
 
     def validation_seconds(self, epoch_seconds, fit_seconds, best_epoch=None):
         """What one configuration's validation fit alone is expected to take."""
-        return FinalTraining(epochs=self.epochs, patience=self.patience, refit=False).seconds(
+        return dataclasses.replace(self, members=1, refit=False).seconds(
             epoch_seconds, fit_seconds, best_epoch)
 
 
@@ -189,8 +189,18 @@ class _TimeBudget:
         completed trials' medians where it has none); 0 before the first trial ends."""
         if self.final is None:
             return 0.0
-        return self.final.seconds(self.best_metric(EPOCH_SECONDS), self.best_metric(FIT_SECONDS),
-                                  self.best_metric(BEST_EPOCH) or None)
+        best = self.get_best_trials(1)
+        return self._final_seconds(self.final.seconds, best[0] if best else None)
+
+    def _final_seconds(self, estimate, trial):
+        """`estimate` (a FinalTraining's `seconds` or `validation_seconds`) from `trial`'s metrics
+        (the completed trials' medians for those it lacks)."""
+        def metric(name):
+            if trial is not None and trial.metrics.exists(name):
+                return float(trial.metrics.get_last_value(name))
+            return self.median_metric(name)
+
+        return estimate(metric(EPOCH_SECONDS), metric(FIT_SECONDS), metric(BEST_EPOCH) or None)
 
     def affordable(self, trials):
         """The first of `trials` (best first) whose validation fit is expected to end within the
@@ -199,18 +209,9 @@ class _TimeBudget:
         if self.final is None or left is None:
             return None
         for trial in trials:
-            epoch, fit, best = (float(trial.metrics.get_last_value(name)) if trial.metrics.exists(name)
-                                else 0.0 for name in (EPOCH_SECONDS, FIT_SECONDS, BEST_EPOCH))
-            if self.final.validation_seconds(epoch, fit, best or None) <= left:
+            if self._final_seconds(self.final.validation_seconds, trial) <= left:
                 return trial
         return None
-
-    def best_metric(self, metric):
-        """`metric` of the best trial so far: the configuration the final training retrains."""
-        best = self.get_best_trials(1)
-        if best and best[0].metrics.exists(metric):
-            return float(best[0].metrics.get_last_value(metric))
-        return self.median_metric(metric)
 
     def median_metric(self, metric):
         """The completed trials' median `metric` (0 when none has it)."""
